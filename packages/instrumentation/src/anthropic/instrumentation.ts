@@ -1,0 +1,83 @@
+import { InstrumentationBase, InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
+import type { TokenmeterInstrumentationConfig } from '../core/config.js';
+import { Recorder } from '../core/recorder.js';
+import { findPostOwner, wrapPost } from '../stainless/wrap-post.js';
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
+import { AnthropicAdapter } from './adapter.js';
+
+export type AnthropicInstrumentationConfig = TokenmeterInstrumentationConfig;
+
+const SDK_TRACER = '_tracer';
+
+/**
+ * Meters `@anthropic-ai/sdk` 0.x–1.x (and the Bedrock and Vertex clients built on it).
+ *
+ * SDK 1.x traces itself: each client takes a tracer at construction (`_tracer`) and opens its own
+ * GenAI span per call once a tracer provider is registered. With Tokenmeter that would be two spans
+ * for one call, so while this instrumentation is enabled the clients' own tracer reads as absent and
+ * Tokenmeter's span (with full usage and cost) is the one span; disabling Tokenmeter gives the SDK
+ * its tracing back. The metering itself does not depend on either span: it happens once, in `post`.
+ */
+export class AnthropicInstrumentation extends InstrumentationBase<AnthropicInstrumentationConfig> {
+  readonly recorder: Recorder;
+  private readonly adapter = new AnthropicAdapter();
+
+  constructor(config: AnthropicInstrumentationConfig = {}) {
+    super(PACKAGE_NAME, PACKAGE_VERSION, config);
+    this.recorder = new Recorder(() => this.tracer, config);
+  }
+
+  override setConfig(config: AnthropicInstrumentationConfig = {}): void {
+    super.setConfig(config);
+    this.recorder?.configure(config);
+  }
+
+  protected override _updateMetricInstruments(): void {
+    this.recorder?.setMeter(this.meter);
+  }
+
+  protected init() {
+    return new InstrumentationNodeModuleDefinition(
+      '@anthropic-ai/sdk',
+      ['>=0.20.0 <2'],
+      (moduleExports) => {
+        const owner = findPostOwner(clientClassOf(moduleExports));
+        if (owner && !isWrapped(owner.post)) {
+          this._wrap(owner, 'post', (original) =>
+            wrapPost(original, this.adapter, () => (this.isEnabled() ? this.recorder : undefined)),
+          );
+          this.silenceSdkTracer(owner);
+        }
+        return moduleExports;
+      },
+      (moduleExports) => {
+        const owner = findPostOwner(clientClassOf(moduleExports));
+        if (owner && isWrapped(owner.post)) this._unwrap(owner, 'post');
+      },
+    );
+  }
+
+  /**
+   * An accessor on the base client's prototype that the constructor's `this._tracer = …` assignment
+   * lands in: the value is kept, and handed back only while Tokenmeter is disabled.
+   */
+  private silenceSdkTracer(clientPrototype: object): void {
+    if (Object.hasOwn(clientPrototype, SDK_TRACER)) return;
+    const tracers = new WeakMap<object, unknown>();
+    const instrumentation = this;
+    Object.defineProperty(clientPrototype, SDK_TRACER, {
+      configurable: true,
+      enumerable: false,
+      get(this: object) {
+        return instrumentation.isEnabled() ? undefined : tracers.get(this);
+      },
+      set(this: object, tracer: unknown) {
+        tracers.set(this, tracer);
+      },
+    });
+  }
+}
+
+function clientClassOf(moduleExports: any): unknown {
+  return moduleExports?.Anthropic ?? moduleExports?.default?.Anthropic ?? moduleExports?.default ?? moduleExports;
+}

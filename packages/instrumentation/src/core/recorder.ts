@@ -1,0 +1,429 @@
+import {
+  type Attributes,
+  type Context,
+  type Counter,
+  context,
+  type Histogram,
+  INVALID_SPAN_CONTEXT,
+  type Meter,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+import * as sc from '../semconv.js';
+import type { CallRecord, CallRequest, CallResponse, TokenUsage } from './call-record.js';
+import { estimateInputTokens, countTokens } from './estimate.js';
+import { SelfMetrics } from './self-metrics.js';
+import { partitionUsage, validateUsage } from './usage.js';
+
+/** Which GenAI-convention metrics to emit: the current names, the pre-rename ones, or both. */
+export type SemconvMetricsMode = 'current' | 'legacy' | 'both' | 'none';
+
+/** Runs after a call is complete and before its span ends: pricing adds cost here. */
+export interface CallRecordProcessor {
+  onCallEnd(record: CallRecord, span: Span, metricAttributes: Attributes): void;
+}
+
+export interface ContextAttributes {
+  /** Attributes for the span (all attribution keys). */
+  span?: Attributes;
+  /** Attributes for metrics (only allow-listed keys, cardinality-capped). */
+  metric?: Attributes;
+}
+
+export interface RecorderOptions {
+  semconvMetrics?: SemconvMetricsMode;
+  /** Attribution for the active context (tenant, feature, …), supplied by `@tokenmeter/node`. */
+  contextAttributes?: (ctx: Context) => ContextAttributes | undefined;
+  processors?: CallRecordProcessor[];
+}
+
+/** What the recorder needs to estimate tokens when the provider reports none. */
+export interface EstimationSource {
+  /** Texts of the request (messages, prompt, input) and the number of chat messages. */
+  input(): { texts: string[]; messageCount: number };
+}
+
+export interface FinishArgs {
+  response?: CallResponse | undefined;
+  error?: unknown;
+  /** True when the provider did (or may have) billed the call: a response arrived or a stream started. */
+  billable: boolean;
+  /** Output text seen so far, for estimation; only read when usage is missing. */
+  outputText?: (() => string) | undefined;
+  /** How a stream ended, for the span: completed, cancelled, error, abandoned. */
+  streamOutcome?: string | undefined;
+}
+
+interface Instruments {
+  tokens: Counter;
+  calls: Counter;
+  current?: {
+    input: Counter;
+    output: Counter;
+    cacheRead: Counter;
+    cacheWrite: Counter;
+    reasoning: Counter;
+    duration: Histogram;
+    timeToFirstChunk: Histogram;
+  };
+  legacy?: { tokenUsage: Histogram; duration: Histogram; timeToFirstChunk: Histogram };
+}
+
+export function semconvMetricsModeFromEnv(value: string | undefined): SemconvMetricsMode | undefined {
+  const mode = value?.trim().toLowerCase();
+  return mode === 'current' || mode === 'legacy' || mode === 'both' || mode === 'none' ? mode : undefined;
+}
+
+/**
+ * Turns normalized call records into one CLIENT span per call and the metrics of the contract.
+ * Provider-neutral: adapters hand it `CallRequest`/`CallResponse`, it never sees an SDK object.
+ */
+export class Recorder {
+  readonly self = new SelfMetrics();
+  private instruments: Instruments | undefined;
+  private options: RecorderOptions;
+
+  constructor(
+    private readonly getTracer: () => Tracer,
+    options: RecorderOptions = {},
+  ) {
+    this.options = { ...options };
+  }
+
+  configure(options: RecorderOptions): void {
+    this.options = { ...this.options, ...options };
+  }
+
+  get semconvMetrics(): SemconvMetricsMode {
+    return this.options.semconvMetrics ?? semconvMetricsModeFromEnv(process.env.TOKENMETER_SEMCONV_METRICS) ?? 'current';
+  }
+
+  setMeter(meter: Meter): void {
+    this.self.setMeter(meter);
+    const mode = this.semconvMetrics;
+    const tokenAdvice = { advice: { explicitBucketBoundaries: sc.TOKEN_BUCKETS } };
+    const durationAdvice = { advice: { explicitBucketBoundaries: sc.DURATION_BUCKETS } };
+    const instruments: Instruments = {
+      tokens: meter.createCounter(sc.METRIC_TOKENMETER_TOKENS, {
+        description: 'Tokens used by LLM calls, by token_type (input excludes cache; output excludes reasoning)',
+      }),
+      calls: meter.createCounter(sc.METRIC_TOKENMETER_CALLS, { description: 'LLM calls metered, by outcome' }),
+    };
+    if (mode === 'current' || mode === 'both') {
+      const counter = (name: string, description: string) =>
+        meter.createCounter(name, { unit: '{token}', description });
+      instruments.current = {
+        input: counter(sc.METRIC_GEN_AI_INFERENCE_USAGE_INPUT_TOKENS, 'Input tokens used, including cached tokens'),
+        output: counter(sc.METRIC_GEN_AI_INFERENCE_USAGE_OUTPUT_TOKENS, 'Output tokens used, including reasoning'),
+        cacheRead: counter(sc.METRIC_GEN_AI_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS, 'Input tokens read from cache'),
+        cacheWrite: counter(sc.METRIC_GEN_AI_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS, 'Input tokens written to cache'),
+        reasoning: counter(sc.METRIC_GEN_AI_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, 'Output tokens used for reasoning'),
+        duration: meter.createHistogram(sc.METRIC_GEN_AI_INFERENCE_DURATION, {
+          unit: 's',
+          description: 'GenAI inference duration',
+          ...durationAdvice,
+        }),
+        timeToFirstChunk: meter.createHistogram(sc.METRIC_GEN_AI_INFERENCE_TIME_TO_FIRST_CHUNK, {
+          unit: 's',
+          description: 'Time to receive the first chunk of a streamed response',
+          ...durationAdvice,
+        }),
+      };
+    }
+    if (mode === 'legacy' || mode === 'both') {
+      instruments.legacy = {
+        tokenUsage: meter.createHistogram(sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, {
+          unit: '{token}',
+          description: 'Number of input and output tokens used',
+          ...tokenAdvice,
+        }),
+        duration: meter.createHistogram(sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, {
+          unit: 's',
+          description: 'GenAI operation duration',
+          ...durationAdvice,
+        }),
+        timeToFirstChunk: meter.createHistogram(sc.METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, {
+          unit: 's',
+          description: 'Time to receive the first chunk of a streamed response',
+          ...durationAdvice,
+        }),
+      };
+    }
+    this.instruments = instruments;
+  }
+
+  /** Starts the span of one call. Never throws: a failure yields a handle that records nothing. */
+  start(request: CallRequest, estimation?: EstimationSource): CallHandle {
+    const parent = context.active();
+    let span: Span;
+    try {
+      span = this.getTracer().startSpan(
+        spanName(request),
+        { kind: SpanKind.CLIENT, attributes: requestAttributes(request) },
+        parent,
+      );
+    } catch (error) {
+      this.self.internalError('start', error);
+      span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+    }
+    return new CallHandle(this, request, span, parent, estimation);
+  }
+
+  /** @internal Called once per call by `CallHandle.finish`. */
+  complete(handle: CallHandle, args: FinishArgs): void {
+    const { request, span } = handle;
+    const response = args.response;
+    const errorType = args.error === undefined ? undefined : errorTypeOf(args.error);
+    let usage: TokenUsage | undefined;
+    let usageEstimated = false;
+    if (response?.usage !== undefined || args.billable) {
+      const validated = validateUsage(response?.usage);
+      usage = validated.usage;
+      if (validated.problem && validated.problem !== 'missing') this.self.invalid(request.provider, validated.problem);
+      if (!usage && args.billable && handle.estimation) {
+        usage = this.estimate(handle, args);
+        usageEstimated = usage !== undefined;
+        if (usageEstimated) this.self.estimated(request.provider, validated.problem ?? 'missing');
+      }
+    }
+    const endTime = performance.now();
+    const record: CallRecord = {
+      ...request,
+      responseModel: response?.responseModel,
+      responseId: response?.responseId,
+      finishReasons: response?.finishReasons,
+      usage,
+      usageEstimated,
+      providerUsage: response?.providerUsage,
+      providerCostUsd: response?.providerCostUsd,
+      errorType,
+      startTimeMs: handle.startTimeMs,
+      durationSeconds: (endTime - handle.startPerf) / 1000,
+      timeToFirstChunkSeconds:
+        handle.firstChunkPerf === undefined ? undefined : (handle.firstChunkPerf - handle.startPerf) / 1000,
+    };
+
+    const ctxAttributes = this.contextAttributes(handle.parentContext);
+    this.annotateSpan(span, record, response, args, ctxAttributes?.span);
+    const metricAttributes: Attributes = {
+      [sc.ATTR_GEN_AI_PROVIDER_NAME]: request.provider,
+      [sc.ATTR_GEN_AI_REQUEST_MODEL]: request.requestModel ?? 'unknown',
+      [sc.ATTR_GEN_AI_OPERATION_NAME]: request.operation,
+      ...ctxAttributes?.metric,
+    };
+    for (const processor of this.options.processors ?? []) {
+      try {
+        processor.onCallEnd(record, span, metricAttributes);
+      } catch (error) {
+        this.self.internalError('processor', error);
+      }
+    }
+    try {
+      this.recordMetrics(record, metricAttributes);
+    } catch (error) {
+      this.self.internalError('metrics', error);
+    }
+    span.end();
+  }
+
+  private contextAttributes(ctx: Context): ContextAttributes | undefined {
+    const provider = this.options.contextAttributes;
+    if (!provider) return undefined;
+    try {
+      return provider(ctx);
+    } catch (error) {
+      this.self.internalError('context_attributes', error);
+      return undefined;
+    }
+  }
+
+  private estimate(handle: CallHandle, args: FinishArgs): TokenUsage | undefined {
+    try {
+      const model = handle.request.requestModel;
+      const { texts, messageCount } = handle.estimation!.input();
+      const outputText = args.outputText?.() ?? '';
+      return {
+        inputTokens: estimateInputTokens(texts, messageCount, model),
+        outputTokens: countTokens(outputText, model),
+        cacheReadInputTokens: 0,
+        cacheWriteInputTokens: 0,
+        reasoningOutputTokens: 0,
+      };
+    } catch (error) {
+      this.self.internalError('estimate', error);
+      return undefined;
+    }
+  }
+
+  private annotateSpan(
+    span: Span,
+    record: CallRecord,
+    response: CallResponse | undefined,
+    args: FinishArgs,
+    contextSpanAttributes: Attributes | undefined,
+  ): void {
+    try {
+      const attributes: Attributes = {};
+      if (record.responseModel !== undefined) attributes[sc.ATTR_GEN_AI_RESPONSE_MODEL] = record.responseModel;
+      if (record.responseId !== undefined) attributes[sc.ATTR_GEN_AI_RESPONSE_ID] = record.responseId;
+      if (record.finishReasons !== undefined) attributes[sc.ATTR_GEN_AI_RESPONSE_FINISH_REASONS] = record.finishReasons;
+      const usage = record.usage;
+      if (usage) {
+        attributes[sc.ATTR_GEN_AI_USAGE_INPUT_TOKENS] = usage.inputTokens;
+        attributes[sc.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = usage.outputTokens;
+        attributes[sc.ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cacheReadInputTokens;
+        attributes[sc.ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cacheWriteInputTokens;
+        attributes[sc.ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningOutputTokens;
+      }
+      if (record.usageEstimated) attributes[sc.ATTR_TOKENMETER_USAGE_ESTIMATED] = true;
+      if (args.streamOutcome !== undefined) attributes[sc.ATTR_TOKENMETER_STREAM_OUTCOME] = args.streamOutcome;
+      if (response?.attributes) Object.assign(attributes, response.attributes);
+      if (contextSpanAttributes) Object.assign(attributes, contextSpanAttributes);
+      if (record.errorType !== undefined) {
+        attributes[sc.ATTR_ERROR_TYPE] = record.errorType;
+        // No message: provider error texts can echo request details (a masked API key, say).
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      span.setAttributes(attributes);
+    } catch (error) {
+      this.self.internalError('span', error);
+    }
+  }
+
+  private recordMetrics(record: CallRecord, base: Attributes): void {
+    const instruments = this.instruments;
+    if (!instruments) return;
+    const outcome = record.errorType === undefined ? 'ok' : 'error';
+    instruments.calls.add(1, { ...base, [sc.ATTR_OUTCOME]: outcome });
+    const usage = record.usage;
+    if (usage) {
+      const parts = partitionUsage(usage);
+      instruments.tokens.add(parts.input, { ...base, [sc.ATTR_TOKEN_TYPE]: 'input' });
+      instruments.tokens.add(parts.output, { ...base, [sc.ATTR_TOKEN_TYPE]: 'output' });
+      instruments.tokens.add(parts.cache_read, { ...base, [sc.ATTR_TOKEN_TYPE]: 'cache_read' });
+      instruments.tokens.add(parts.cache_write, { ...base, [sc.ATTR_TOKEN_TYPE]: 'cache_write' });
+      instruments.tokens.add(parts.reasoning, { ...base, [sc.ATTR_TOKEN_TYPE]: 'reasoning' });
+    }
+    const semconv: Attributes = {
+      [sc.ATTR_GEN_AI_OPERATION_NAME]: record.operation,
+      [sc.ATTR_GEN_AI_PROVIDER_NAME]: record.provider,
+    };
+    if (record.requestModel !== undefined) semconv[sc.ATTR_GEN_AI_REQUEST_MODEL] = record.requestModel;
+    if (record.responseModel !== undefined) semconv[sc.ATTR_GEN_AI_RESPONSE_MODEL] = record.responseModel;
+    if (record.serverAddress !== undefined) semconv[sc.ATTR_SERVER_ADDRESS] = record.serverAddress;
+    if (record.serverPort !== undefined) semconv[sc.ATTR_SERVER_PORT] = record.serverPort;
+    const timed: Attributes =
+      record.errorType === undefined ? semconv : { ...semconv, [sc.ATTR_ERROR_TYPE]: record.errorType };
+
+    const current = instruments.current;
+    if (current) {
+      // The conventions ask for a 0 with modality `unknown` when no usage was received.
+      const withModality: Attributes = { ...timed, [sc.ATTR_GEN_AI_TOKEN_MODALITY]: usage ? 'text' : 'unknown' };
+      current.input.add(usage?.inputTokens ?? 0, withModality);
+      current.output.add(usage?.outputTokens ?? 0, withModality);
+      current.cacheRead.add(usage?.cacheReadInputTokens ?? 0, withModality);
+      current.cacheWrite.add(usage?.cacheWriteInputTokens ?? 0, withModality);
+      current.reasoning.add(usage?.reasoningOutputTokens ?? 0, withModality);
+      current.duration.record(record.durationSeconds, timed);
+      if (record.timeToFirstChunkSeconds !== undefined) {
+        current.timeToFirstChunk.record(record.timeToFirstChunkSeconds, semconv);
+      }
+    }
+    const legacy = instruments.legacy;
+    if (legacy) {
+      if (usage) {
+        legacy.tokenUsage.record(usage.inputTokens, { ...semconv, [sc.ATTR_GEN_AI_TOKEN_TYPE]: 'input' });
+        legacy.tokenUsage.record(usage.outputTokens, { ...semconv, [sc.ATTR_GEN_AI_TOKEN_TYPE]: 'output' });
+      }
+      legacy.duration.record(record.durationSeconds, timed);
+      if (record.timeToFirstChunkSeconds !== undefined) {
+        legacy.timeToFirstChunk.record(record.timeToFirstChunkSeconds, semconv);
+      }
+    }
+  }
+}
+
+/** One in-flight call. `finish` takes effect once, whichever path (parse, stream end, abort, GC) gets there first. */
+export class CallHandle {
+  readonly context: Context;
+  readonly startTimeMs = Date.now();
+  readonly startPerf = performance.now();
+  firstChunkPerf: number | undefined;
+  private done = false;
+
+  constructor(
+    private readonly recorder: Recorder,
+    readonly request: CallRequest,
+    readonly span: Span,
+    readonly parentContext: Context,
+    readonly estimation: EstimationSource | undefined,
+  ) {
+    this.context = trace.setSpan(parentContext, span);
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  /** The request's details became known after the span started (options passed as a promise). */
+  requestDescribed(): void {
+    try {
+      this.span.updateName(spanName(this.request));
+      this.span.setAttributes(requestAttributes(this.request));
+    } catch (error) {
+      this.internalError('request_described', error);
+    }
+  }
+
+  firstChunk(): void {
+    if (this.firstChunkPerf === undefined) this.firstChunkPerf = performance.now();
+  }
+
+  finish(args: FinishArgs): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      this.recorder.complete(this, args);
+    } catch (error) {
+      this.recorder.self.internalError('finish', error);
+    }
+  }
+
+  internalError(where: string, error: unknown): void {
+    this.recorder.self.internalError(where, error);
+  }
+}
+
+function spanName(request: CallRequest): string {
+  return request.requestModel ? `${request.operation} ${request.requestModel}` : request.operation;
+}
+
+function requestAttributes(request: CallRequest): Attributes {
+  const attributes: Attributes = {
+    [sc.ATTR_GEN_AI_OPERATION_NAME]: request.operation,
+    [sc.ATTR_GEN_AI_PROVIDER_NAME]: request.provider,
+    [sc.ATTR_GEN_AI_REQUEST_STREAM]: request.stream,
+  };
+  if (request.requestModel !== undefined) attributes[sc.ATTR_GEN_AI_REQUEST_MODEL] = request.requestModel;
+  if (request.serverAddress !== undefined) attributes[sc.ATTR_SERVER_ADDRESS] = request.serverAddress;
+  if (request.serverPort !== undefined) attributes[sc.ATTR_SERVER_PORT] = request.serverPort;
+  if (request.attributes) Object.assign(attributes, request.attributes);
+  return attributes;
+}
+
+/**
+ * `error.type`: the HTTP status for API errors (low cardinality, what dashboards group by),
+ * otherwise the error's class name (APIConnectionTimeoutError, APIUserAbortError, SyntaxError…).
+ */
+export function errorTypeOf(error: unknown): string {
+  if (error && typeof error === 'object') {
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400) return String(status);
+    const name = (error as { constructor?: { name?: unknown } }).constructor?.name;
+    if (typeof name === 'string' && name !== 'Object') return name;
+  }
+  return '_OTHER';
+}

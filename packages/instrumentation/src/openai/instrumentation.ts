@@ -1,0 +1,75 @@
+import {
+  InstrumentationBase,
+  InstrumentationNodeModuleDefinition,
+  isWrapped,
+} from '@opentelemetry/instrumentation';
+import type { TokenmeterInstrumentationConfig } from '../core/config.js';
+import { Recorder } from '../core/recorder.js';
+import { findPostOwner, wrapPost } from '../stainless/wrap-post.js';
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
+import { OpenAIAdapter } from './adapter.js';
+import { parseHostProviders } from './providers.js';
+
+export interface OpenAIInstrumentationConfig extends TokenmeterInstrumentationConfig {
+  /**
+   * Request the usage event on OpenAI and Azure OpenAI streams (`stream_options.include_usage`)
+   * when the app did not, and hide it from the app. Default true; env
+   * `TOKENMETER_OPENAI_STREAM_USAGE=false` turns it off (usage is then estimated).
+   */
+  requestStreamUsage?: boolean;
+  /** `host` or `host:port` → `gen_ai.provider.name`, for OpenAI-compatible servers no URL gives away. */
+  hostProviders?: Record<string, string>;
+}
+
+/** Meters `openai` 4.x–7.x: chat, responses, legacy completions, embeddings, images, audio. */
+export class OpenAIInstrumentation extends InstrumentationBase<OpenAIInstrumentationConfig> {
+  readonly recorder: Recorder;
+  private readonly adapter: OpenAIAdapter;
+
+  constructor(config: OpenAIInstrumentationConfig = {}) {
+    super(PACKAGE_NAME, PACKAGE_VERSION, config);
+    this.recorder = new Recorder(() => this.tracer, config);
+    this.adapter = new OpenAIAdapter(() => {
+      const current = this.getConfig();
+      return {
+        requestStreamUsage:
+          current.requestStreamUsage ?? process.env.TOKENMETER_OPENAI_STREAM_USAGE?.toLowerCase() !== 'false',
+        hostProviders: { ...parseHostProviders(process.env.TOKENMETER_PROVIDER_HOSTS), ...current.hostProviders },
+      };
+    });
+  }
+
+  override setConfig(config: OpenAIInstrumentationConfig = {}): void {
+    super.setConfig(config);
+    // InstrumentationBase calls setConfig from its constructor, before the recorder exists.
+    this.recorder?.configure(config);
+  }
+
+  protected override _updateMetricInstruments(): void {
+    this.recorder?.setMeter(this.meter);
+  }
+
+  protected init() {
+    return new InstrumentationNodeModuleDefinition(
+      'openai',
+      ['>=4.0.0 <8'],
+      (moduleExports) => {
+        const owner = findPostOwner(clientClassOf(moduleExports));
+        if (owner && !isWrapped(owner.post)) {
+          this._wrap(owner, 'post', (original) =>
+            wrapPost(original, this.adapter, () => (this.isEnabled() ? this.recorder : undefined)),
+          );
+        }
+        return moduleExports;
+      },
+      (moduleExports) => {
+        const owner = findPostOwner(clientClassOf(moduleExports));
+        if (owner && isWrapped(owner.post)) this._unwrap(owner, 'post');
+      },
+    );
+  }
+}
+
+function clientClassOf(moduleExports: any): unknown {
+  return moduleExports?.OpenAI ?? moduleExports?.default?.OpenAI ?? moduleExports?.default ?? moduleExports;
+}
