@@ -1,13 +1,16 @@
-export { OpenAIInstrumentation, type OpenAIInstrumentationConfig } from './openai/instrumentation.js';
-export { AnthropicInstrumentation, type AnthropicInstrumentationConfig } from './anthropic/instrumentation.js';
-export type { TokenmeterInstrumentationConfig } from './core/config.js';
-export type { CallRecord, CallRequest, CallResponse, TokenUsage } from './core/call-record.js';
 export {
-  Recorder,
+  AnthropicInstrumentation,
+  type AnthropicInstrumentationConfig,
+} from './anthropic/instrumentation.js';
+export type { CallRecord, CallRequest, CallResponse, TokenUsage } from './core/call-record.js';
+export type { TokenmeterInstrumentationConfig } from './core/config.js';
+export {
   type CallRecordProcessor,
   type ContextAttributes,
+  Recorder,
   type RecorderOptions,
   type SemconvMetricsMode,
 } from './core/recorder.js';
 export { partitionUsage, validateUsage } from './core/usage.js';
+export { OpenAIInstrumentation, type OpenAIInstrumentationConfig } from './openai/instrumentation.js';
 export * as semconv from './semconv.js';

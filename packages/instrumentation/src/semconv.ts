@@ -56,7 +56,8 @@ export const METRIC_GEN_AI_INFERENCE_TIME_TO_FIRST_CHUNK = 'gen_ai.client.infere
 /** Older conventions (semantic-conventions v1.41 and before), kept behind `semconvMetrics`. */
 export const METRIC_GEN_AI_CLIENT_TOKEN_USAGE = 'gen_ai.client.token.usage';
 export const METRIC_GEN_AI_CLIENT_OPERATION_DURATION = 'gen_ai.client.operation.duration';
-export const METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK = 'gen_ai.client.operation.time_to_first_chunk';
+export const METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK =
+  'gen_ai.client.operation.time_to_first_chunk';
 
 /** Bucket boundaries the conventions recommend. */
 export const TOKEN_BUCKETS = [

@@ -130,7 +130,10 @@ class MessageStreamObserver implements StreamObserver {
   }
 
   result(): CallResponse {
-    return messageResult({ ...this.message, stop_reason: this.stopReason ?? this.message?.stop_reason }, this.usage);
+    return messageResult(
+      { ...this.message, stop_reason: this.stopReason ?? this.message?.stop_reason },
+      this.usage,
+    );
   }
 
   outputText(): string {

@@ -1,4 +1,8 @@
-import { InstrumentationBase, InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
+import {
+  InstrumentationBase,
+  InstrumentationNodeModuleDefinition,
+  isWrapped,
+} from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
 import { Recorder } from '../core/recorder.js';
 import { findPostOwner, wrapPost } from '../stainless/wrap-post.js';
@@ -79,5 +83,7 @@ export class AnthropicInstrumentation extends InstrumentationBase<AnthropicInstr
 }
 
 function clientClassOf(moduleExports: any): unknown {
-  return moduleExports?.Anthropic ?? moduleExports?.default?.Anthropic ?? moduleExports?.default ?? moduleExports;
+  return (
+    moduleExports?.Anthropic ?? moduleExports?.default?.Anthropic ?? moduleExports?.default ?? moduleExports
+  );
 }

@@ -45,7 +45,11 @@ export function countTokens(text: string, model: string | undefined): number {
 const TOKENS_PER_MESSAGE = 3;
 const TOKENS_PER_REPLY = 3;
 
-export function estimateInputTokens(texts: readonly string[], messageCount: number, model: string | undefined): number {
+export function estimateInputTokens(
+  texts: readonly string[],
+  messageCount: number,
+  model: string | undefined,
+): number {
   let total = messageCount > 0 ? TOKENS_PER_REPLY + TOKENS_PER_MESSAGE * messageCount : 0;
   for (const text of texts) total += countTokens(text, model);
   return total;

@@ -14,7 +14,7 @@ import {
 } from '@opentelemetry/api';
 import * as sc from '../semconv.js';
 import type { CallRecord, CallRequest, CallResponse, TokenUsage } from './call-record.js';
-import { estimateInputTokens, countTokens } from './estimate.js';
+import { countTokens, estimateInputTokens } from './estimate.js';
 import { SelfMetrics } from './self-metrics.js';
 import { partitionUsage, validateUsage } from './usage.js';
 
@@ -98,7 +98,11 @@ export class Recorder {
   }
 
   get semconvMetrics(): SemconvMetricsMode {
-    return this.options.semconvMetrics ?? semconvMetricsModeFromEnv(process.env.TOKENMETER_SEMCONV_METRICS) ?? 'current';
+    return (
+      this.options.semconvMetrics ??
+      semconvMetricsModeFromEnv(process.env.TOKENMETER_SEMCONV_METRICS) ??
+      'current'
+    );
   }
 
   setMeter(meter: Meter): void {
@@ -108,19 +112,37 @@ export class Recorder {
     const durationAdvice = { advice: { explicitBucketBoundaries: sc.DURATION_BUCKETS } };
     const instruments: Instruments = {
       tokens: meter.createCounter(sc.METRIC_TOKENMETER_TOKENS, {
-        description: 'Tokens used by LLM calls, by token_type (input excludes cache; output excludes reasoning)',
+        description:
+          'Tokens used by LLM calls, by token_type (input excludes cache; output excludes reasoning)',
       }),
-      calls: meter.createCounter(sc.METRIC_TOKENMETER_CALLS, { description: 'LLM calls metered, by outcome' }),
+      calls: meter.createCounter(sc.METRIC_TOKENMETER_CALLS, {
+        description: 'LLM calls metered, by outcome',
+      }),
     };
     if (mode === 'current' || mode === 'both') {
       const counter = (name: string, description: string) =>
         meter.createCounter(name, { unit: '{token}', description });
       instruments.current = {
-        input: counter(sc.METRIC_GEN_AI_INFERENCE_USAGE_INPUT_TOKENS, 'Input tokens used, including cached tokens'),
-        output: counter(sc.METRIC_GEN_AI_INFERENCE_USAGE_OUTPUT_TOKENS, 'Output tokens used, including reasoning'),
-        cacheRead: counter(sc.METRIC_GEN_AI_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS, 'Input tokens read from cache'),
-        cacheWrite: counter(sc.METRIC_GEN_AI_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS, 'Input tokens written to cache'),
-        reasoning: counter(sc.METRIC_GEN_AI_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, 'Output tokens used for reasoning'),
+        input: counter(
+          sc.METRIC_GEN_AI_INFERENCE_USAGE_INPUT_TOKENS,
+          'Input tokens used, including cached tokens',
+        ),
+        output: counter(
+          sc.METRIC_GEN_AI_INFERENCE_USAGE_OUTPUT_TOKENS,
+          'Output tokens used, including reasoning',
+        ),
+        cacheRead: counter(
+          sc.METRIC_GEN_AI_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS,
+          'Input tokens read from cache',
+        ),
+        cacheWrite: counter(
+          sc.METRIC_GEN_AI_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS,
+          'Input tokens written to cache',
+        ),
+        reasoning: counter(
+          sc.METRIC_GEN_AI_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS,
+          'Output tokens used for reasoning',
+        ),
         duration: meter.createHistogram(sc.METRIC_GEN_AI_INFERENCE_DURATION, {
           unit: 's',
           description: 'GenAI inference duration',
@@ -182,7 +204,8 @@ export class Recorder {
     if (response?.usage !== undefined || args.billable) {
       const validated = validateUsage(response?.usage);
       usage = validated.usage;
-      if (validated.problem && validated.problem !== 'missing') this.self.invalid(request.provider, validated.problem);
+      if (validated.problem && validated.problem !== 'missing')
+        this.self.invalid(request.provider, validated.problem);
       if (!usage && args.billable && handle.estimation) {
         usage = this.estimate(handle, args);
         usageEstimated = usage !== undefined;
@@ -267,9 +290,11 @@ export class Recorder {
   ): void {
     try {
       const attributes: Attributes = {};
-      if (record.responseModel !== undefined) attributes[sc.ATTR_GEN_AI_RESPONSE_MODEL] = record.responseModel;
+      if (record.responseModel !== undefined)
+        attributes[sc.ATTR_GEN_AI_RESPONSE_MODEL] = record.responseModel;
       if (record.responseId !== undefined) attributes[sc.ATTR_GEN_AI_RESPONSE_ID] = record.responseId;
-      if (record.finishReasons !== undefined) attributes[sc.ATTR_GEN_AI_RESPONSE_FINISH_REASONS] = record.finishReasons;
+      if (record.finishReasons !== undefined)
+        attributes[sc.ATTR_GEN_AI_RESPONSE_FINISH_REASONS] = record.finishReasons;
       const usage = record.usage;
       if (usage) {
         attributes[sc.ATTR_GEN_AI_USAGE_INPUT_TOKENS] = usage.inputTokens;
@@ -279,7 +304,8 @@ export class Recorder {
         attributes[sc.ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningOutputTokens;
       }
       if (record.usageEstimated) attributes[sc.ATTR_TOKENMETER_USAGE_ESTIMATED] = true;
-      if (args.streamOutcome !== undefined) attributes[sc.ATTR_TOKENMETER_STREAM_OUTCOME] = args.streamOutcome;
+      if (args.streamOutcome !== undefined)
+        attributes[sc.ATTR_TOKENMETER_STREAM_OUTCOME] = args.streamOutcome;
       if (response?.attributes) Object.assign(attributes, response.attributes);
       if (contextSpanAttributes) Object.assign(attributes, contextSpanAttributes);
       if (record.errorType !== undefined) {
@@ -321,7 +347,10 @@ export class Recorder {
     const current = instruments.current;
     if (current) {
       // The conventions ask for a 0 with modality `unknown` when no usage was received.
-      const withModality: Attributes = { ...timed, [sc.ATTR_GEN_AI_TOKEN_MODALITY]: usage ? 'text' : 'unknown' };
+      const withModality: Attributes = {
+        ...timed,
+        [sc.ATTR_GEN_AI_TOKEN_MODALITY]: usage ? 'text' : 'unknown',
+      };
       current.input.add(usage?.inputTokens ?? 0, withModality);
       current.output.add(usage?.outputTokens ?? 0, withModality);
       current.cacheRead.add(usage?.cacheReadInputTokens ?? 0, withModality);

@@ -3,7 +3,13 @@ import type { TokenUsage } from './call-record.js';
 /** Above this a single call's count is treated as garbage, not as usage (largest context windows are ~10M). */
 export const MAX_TOKENS_PER_CALL = 1e9;
 
-export type UsageProblem = 'missing' | 'not_a_number' | 'negative' | 'not_integer' | 'too_large' | 'inconsistent';
+export type UsageProblem =
+  | 'missing'
+  | 'not_a_number'
+  | 'negative'
+  | 'not_integer'
+  | 'too_large'
+  | 'inconsistent';
 
 /**
  * Reads one count from a provider's usage object. `undefined`/`null` mean "not reported" (0 for
@@ -51,7 +57,8 @@ export function validateUsage(usage: TokenUsage | undefined): ValidatedUsage {
   }
   if (usage.units) {
     for (const value of Object.values(usage.units)) {
-      const count = typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_TOKENS_PER_CALL;
+      const count =
+        typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_TOKENS_PER_CALL;
       if (!count) return { usage: undefined, problem: 'not_a_number' };
     }
   }

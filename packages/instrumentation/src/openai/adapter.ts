@@ -36,7 +36,9 @@ export class OpenAIAdapter implements ClientAdapter<any> {
     if (!endpoint) return undefined;
     const config = this.options();
     const server = serverOf(client?.baseURL);
-    const provider = isAzureClient(client) ? 'azure.ai.openai' : providerForServer(server, config.hostProviders);
+    const provider = isAzureClient(client)
+      ? 'azure.ai.openai'
+      : providerForServer(server, config.hostProviders);
     const { kind, operation } = endpoint;
     const request: CallRequest = {
       operation,
@@ -63,11 +65,15 @@ export class OpenAIAdapter implements ClientAdapter<any> {
           ACCEPTS_STREAM_USAGE_OPTION.has(provider) &&
           body.stream_options?.include_usage !== true;
         if (!usageInjected) return undefined;
-        return { ...options, body: { ...body, stream_options: { ...body.stream_options, include_usage: true } } };
+        return {
+          ...options,
+          body: { ...body, stream_options: { ...body.stream_options, include_usage: true } },
+        };
       },
       input: () => estimationInput(kind, body),
       readResponse: (data) => readResponse(kind, data, body),
-      observeStream: () => (kind === 'responses' ? new ResponsesStreamObserver() : new ChatStreamObserver(usageInjected)),
+      observeStream: () =>
+        kind === 'responses' ? new ResponsesStreamObserver() : new ChatStreamObserver(usageInjected),
     };
   }
 }
@@ -191,7 +197,10 @@ function readResponse(kind: Kind, data: any, body: Body): CallResponse {
     case 'transcription': {
       const usage = data?.usage;
       if (usage?.type === 'duration') {
-        return { usage: { ...zeroUsage(), units: { audio_seconds: countOrZero(Math.ceil(usage.seconds)) } }, providerUsage: usage };
+        return {
+          usage: { ...zeroUsage(), units: { audio_seconds: countOrZero(Math.ceil(usage.seconds)) } },
+          providerUsage: usage,
+        };
       }
       return { usage: responsesUsage(usage), providerUsage: usage };
     }
@@ -212,11 +221,19 @@ function responsesResult(response: any): CallResponse {
 }
 
 function serviceTier(data: any): CallResponse['attributes'] {
-  return typeof data?.service_tier === 'string' ? { [sc.ATTR_OPENAI_RESPONSE_SERVICE_TIER]: data.service_tier } : undefined;
+  return typeof data?.service_tier === 'string'
+    ? { [sc.ATTR_OPENAI_RESPONSE_SERVICE_TIER]: data.service_tier }
+    : undefined;
 }
 
 function zeroUsage(): TokenUsage {
-  return { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheWriteInputTokens: 0, reasoningOutputTokens: 0 };
+  return {
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheReadInputTokens: 0,
+    cacheWriteInputTokens: 0,
+    reasoningOutputTokens: 0,
+  };
 }
 
 function stringOr(value: unknown): string | undefined {
@@ -226,7 +243,8 @@ function stringOr(value: unknown): string | undefined {
 function finishReasons(choices: unknown): string[] | undefined {
   if (!Array.isArray(choices)) return undefined;
   const reasons: string[] = [];
-  for (const choice of choices) if (typeof choice?.finish_reason === 'string') reasons.push(choice.finish_reason);
+  for (const choice of choices)
+    if (typeof choice?.finish_reason === 'string') reasons.push(choice.finish_reason);
   return reasons.length ? reasons : undefined;
 }
 

@@ -34,7 +34,10 @@ export class OpenAIInstrumentation extends InstrumentationBase<OpenAIInstrumenta
       return {
         requestStreamUsage:
           current.requestStreamUsage ?? process.env.TOKENMETER_OPENAI_STREAM_USAGE?.toLowerCase() !== 'false',
-        hostProviders: { ...parseHostProviders(process.env.TOKENMETER_PROVIDER_HOSTS), ...current.hostProviders },
+        hostProviders: {
+          ...parseHostProviders(process.env.TOKENMETER_PROVIDER_HOSTS),
+          ...current.hostProviders,
+        },
       };
     });
   }

@@ -16,9 +16,18 @@ import type { CallHandle } from '../core/recorder.js';
  *    so its usage is still metered while the app's body stays unread.
  */
 export function observeApiPromise(apiPromise: any, call: CallHandle, metered: MeteredRequest): boolean {
-  const responsePromise = apiPromise?.responsePromise as Promise<{ response?: unknown } | undefined> | undefined;
-  if (typeof apiPromise?.parseResponse !== 'function' || typeof responsePromise?.then !== 'function') return false;
-  const state: ObservedCall = { call, metered, parseStarted: false, responseArrived: false, streamObserved: false };
+  const responsePromise = apiPromise?.responsePromise as
+    | Promise<{ response?: unknown } | undefined>
+    | undefined;
+  if (typeof apiPromise?.parseResponse !== 'function' || typeof responsePromise?.then !== 'function')
+    return false;
+  const state: ObservedCall = {
+    call,
+    metered,
+    parseStarted: false,
+    responseArrived: false,
+    streamObserved: false,
+  };
   observeParsing(apiPromise, state);
 
   responsePromise.then(
@@ -37,7 +46,7 @@ export function observeApiPromise(apiPromise: any, call: CallHandle, metered: Me
     },
     (error: unknown) => {
       call.finish({ error, billable: false });
-      if (!state.parseStarted) reraiseUnobserved(error);
+      if (!state.consumed) reraiseUnobserved(error);
     },
   );
   return true;
@@ -46,6 +55,9 @@ export function observeApiPromise(apiPromise: any, call: CallHandle, metered: Me
 interface ObservedCall {
   call: CallHandle;
   metered: MeteredRequest;
+  /** The app (or an SDK helper) asked for the result: `then`, `parse`, `asResponse`, `withResponse`. */
+  consumed: boolean;
+  /** The SDK started parsing the body. */
   parseStarted: boolean;
   responseArrived: boolean;
   streamObserved: boolean;
@@ -57,6 +69,20 @@ interface ObservedCall {
  * so whichever layer the app awaits, its parsed body is seen once.
  */
 function observeParsing(promise: any, state: ObservedCall): void {
+  // `then`/`catch`/`finally`/`withResponse` all go through `parse` or `asResponse`.
+  for (const method of ['parse', 'asResponse'] as const) {
+    const original = promise[method] as ((...args: unknown[]) => unknown) | undefined;
+    if (typeof original !== 'function') continue;
+    Object.defineProperty(promise, method, {
+      configurable: true,
+      writable: true,
+      enumerable: false,
+      value: function consumedMethod(this: unknown, ...args: unknown[]) {
+        state.consumed = true;
+        return original.apply(this, args);
+      },
+    });
+  }
   const parseResponse = promise.parseResponse as (...args: unknown[]) => unknown;
   if (typeof parseResponse === 'function') {
     promise.parseResponse = function observedParseResponse(this: unknown, ...args: unknown[]) {
@@ -114,7 +140,9 @@ function finishWithBody(data: unknown, call: CallHandle, metered: MeteredRequest
   call.finish({ response, billable: true });
 }
 
-function isStainlessStream(value: unknown): value is { iterator: (...args: unknown[]) => AsyncIterator<unknown> } {
+function isStainlessStream(
+  value: unknown,
+): value is { iterator: (...args: unknown[]) => AsyncIterator<unknown> } {
   return (
     typeof value === 'object' &&
     value !== null &&
@@ -140,7 +168,11 @@ const abandonedStreams = new FinalizationRegistry<{ call: CallHandle; observer: 
  * `tee()`, `toReadableStream()`), with one that observes the events of the first iteration.
  * Later iterations are passed through untouched so they fail exactly as the SDK makes them fail.
  */
-function observeStream(stream: { iterator: (...args: unknown[]) => AsyncIterator<unknown> }, call: CallHandle, metered: MeteredRequest): void {
+function observeStream(
+  stream: { iterator: (...args: unknown[]) => AsyncIterator<unknown> },
+  call: CallHandle,
+  metered: MeteredRequest,
+): void {
   const observer = metered.observeStream();
   const original = stream.iterator;
   let iterated = false;
@@ -155,7 +187,11 @@ function observeStream(stream: { iterator: (...args: unknown[]) => AsyncIterator
   };
 }
 
-function observeIterator(inner: AsyncIterator<unknown>, call: CallHandle, observer: StreamObserver): AsyncIterator<unknown> {
+function observeIterator(
+  inner: AsyncIterator<unknown>,
+  call: CallHandle,
+  observer: StreamObserver,
+): AsyncIterator<unknown> {
   const settle = (streamOutcome: string, error?: unknown) => {
     if (call.finished) return;
     call.finish({
@@ -166,7 +202,9 @@ function observeIterator(inner: AsyncIterator<unknown>, call: CallHandle, observ
       streamOutcome,
     });
   };
-  const onResult = (result: IteratorResult<unknown>): IteratorResult<unknown> | Promise<IteratorResult<unknown>> => {
+  const onResult = (
+    result: IteratorResult<unknown>,
+  ): IteratorResult<unknown> | Promise<IteratorResult<unknown>> => {
     if (result.done) {
       settle('completed');
       return result;
@@ -253,5 +291,11 @@ async function readEventStream(response: any, call: CallHandle, metered: Metered
     error = caught;
   }
   if (call.finished) return;
-  call.finish({ response: observer.result(), error, billable: true, outputText: () => observer.outputText(), streamOutcome });
+  call.finish({
+    response: observer.result(),
+    error,
+    billable: true,
+    outputText: () => observer.outputText(),
+    streamOutcome,
+  });
 }

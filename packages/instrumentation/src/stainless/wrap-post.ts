@@ -11,17 +11,22 @@ type PostMethod = (this: unknown, path: string, options?: unknown) => unknown;
  * them, for every major version, whichever helper (`stream()`, `parse()`, `.withResponse()`) the app
  * calls on top. The adapter decides from the path which calls are LLM calls.
  */
-export function wrapPost(original: PostMethod, adapter: ClientAdapter<any>, getRecorder: () => Recorder | undefined): PostMethod {
-  return function post(this: unknown, path: string, options?: unknown) {
+export function wrapPost(
+  original: PostMethod,
+  adapter: ClientAdapter<any>,
+  getRecorder: () => Recorder | undefined,
+): PostMethod {
+  return function post(this: unknown, ...args: [path: string, options?: unknown]) {
+    const [path, options] = args;
     const recorder = getRecorder();
-    if (!recorder) return original.apply(this, arguments as unknown as [string, unknown]);
+    if (!recorder) return original.apply(this, args);
     let metered: ReturnType<ClientAdapter['describe']>;
     try {
       metered = adapter.describe(this, path);
     } catch (error) {
       recorder.self.internalError('describe', error);
     }
-    if (!metered) return original.apply(this, arguments as unknown as [string, unknown]);
+    if (!metered) return original.apply(this, args);
     const described = metered;
 
     const readOptions = (resolved: unknown): unknown => {

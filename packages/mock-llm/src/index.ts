@@ -1,0 +1,1 @@
+export { startMockLlmServer, type MockLlmServer, type MockLlmServerOptions, type RecordedRequest } from './server.js';
