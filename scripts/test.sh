@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds every package, then runs the whole test suite once and prints a plain
-# "N passed, N failed" closing line (vitest's own summary is not a standard one).
+# Builds every package, checks types and lint, then runs the whole test suite once and prints a
+# plain "N passed, N failed" closing line (vitest's own summary is not a standard one).
 set -uo pipefail
 pnpm run build || exit 1
+pnpm run typecheck || exit 1
+pnpm exec biome check . || exit 1
 report="$(mktemp -d)/vitest.json"
 pnpm exec vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
 status=$?

@@ -13,7 +13,10 @@ const progress = () => {
   calls++;
   const width = 30;
   const done = Math.round((calls / total) * width);
-  process.stdout.write(`\r  [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${calls}/${total} calls`);
+  const bar = `  [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${calls}/${total} calls`;
+  // Redraw in place on a terminal; in a log, one line per quarter.
+  if (process.stdout.isTTY) process.stdout.write(`\r${bar}`);
+  else if (calls % Math.ceil(total / 4) === 0 || calls === total) process.stdout.write(`${bar}\n`);
 };
 await runWorkload({ openaiBaseURL: `${mock.url}/v1`, anthropicBaseURL: mock.url, rounds, onCall: progress });
 process.stdout.write('\n\n');
@@ -24,7 +27,15 @@ for (const span of spans.getFinishedSpans()) {
   const a = span.attributes;
   if (a['gen_ai.provider.name'] === undefined) continue;
   const key = `${a['gen_ai.provider.name']} ${a['gen_ai.request.model']} (${a['gen_ai.operation.name']})`;
-  const row = rows.get(key) ?? { calls: 0, input: 0, cacheRead: 0, cacheWrite: 0, output: 0, reasoning: 0, estimated: 0 };
+  const row = rows.get(key) ?? {
+    calls: 0,
+    input: 0,
+    cacheRead: 0,
+    cacheWrite: 0,
+    output: 0,
+    reasoning: 0,
+    estimated: 0,
+  };
   row.calls++;
   row.input += a['gen_ai.usage.input_tokens'] ?? 0;
   row.cacheRead += a['gen_ai.usage.cache_read.input_tokens'] ?? 0;
@@ -49,7 +60,10 @@ console.table(
 );
 
 const exposition = await (await fetch(metricsUrl)).text();
-const sample = exposition.split('\n').filter((line) => line.startsWith('tokenmeter_tokens_total{')).slice(0, 5);
+const sample = exposition
+  .split('\n')
+  .filter((line) => line.startsWith('tokenmeter_tokens_total{'))
+  .slice(0, 5);
 console.log(`\nPrometheus metrics at ${metricsUrl} — for example:`);
 for (const line of sample) console.log(`  ${line}`);
 

@@ -6,10 +6,14 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // Run the app in a child with Tokenmeter registered first, as a user would.
-const child = spawn(process.execPath, ['--import', './telemetry.mjs', './main.mjs', ...process.argv.slice(2)], {
-  cwd: here,
-  stdio: 'inherit',
-});
+const child = spawn(
+  process.execPath,
+  ['--import', './telemetry.mjs', './main.mjs', ...process.argv.slice(2)],
+  {
+    cwd: here,
+    stdio: 'inherit',
+  },
+);
 const forward = (signal) => child.kill(signal);
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);

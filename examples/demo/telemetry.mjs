@@ -14,7 +14,9 @@ register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
 export const spans = new InMemorySpanExporter();
-export const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] });
+export const tracerProvider = new TracerProvider({
+  spanProcessors: [new SimpleSpanProcessor({ exporter: spans })],
+});
 trace.setGlobalTracerProvider(tracerProvider);
 
 const port = Number(process.env.OTEL_EXPORTER_PROMETHEUS_PORT ?? 9464);

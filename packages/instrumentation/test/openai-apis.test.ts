@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CallRecord } from '../src/index.js';
 import { setupHarness } from './support/instrumentations.js';
-import { type MockLlmServer, mock, startMockLlmServer, withoutVolatile } from './support/mock.js';
+import { type MockLlmServer, mock, startMockLlmServer } from './support/mock.js';
 import { eventually } from './support/otel.js';
 import { openAIClass, requireSdk } from './support/sdks.js';
 
@@ -20,8 +20,8 @@ beforeEach(() => {
   server.requests.length = 0;
 });
 
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
+async function collect(iterable: AsyncIterable<any>): Promise<any[]> {
+  const items: any[] = [];
   for await (const item of iterable) items.push(item);
   return items;
 }

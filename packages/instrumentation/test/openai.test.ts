@@ -35,7 +35,7 @@ const chatBody = (extra: Record<string, unknown> = {}) => ({
 });
 
 /** Runs `fn` with the instrumentation off, to get what the app sees without Tokenmeter. */
-async function uninstrumented<T>(fn: () => Promise<T>): Promise<T> {
+async function uninstrumented(fn: () => Promise<any>): Promise<any> {
   harness.openai.disable();
   try {
     return await fn();
@@ -44,8 +44,8 @@ async function uninstrumented<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
+async function collect(iterable: AsyncIterable<any>): Promise<any[]> {
+  const items: any[] = [];
   for await (const item of iterable) items.push(item);
   return items;
 }
@@ -166,8 +166,8 @@ describe.each(OPENAI_VERSIONS)('openai SDK (%s)', (fixture) => {
 
   it('rethrows HTTP errors unchanged and ends the span once with error.type', async () => {
     const call = () => client().chat.completions.create(chatBody(), mock({ scenario: 'http-error:429' }));
-    const expected = await uninstrumented(() => call().catch((error: unknown) => error));
-    const actual = await call().catch((error: unknown) => error);
+    const expected = await uninstrumented(() => call().catch((error: any) => error));
+    const actual = await call().catch((error: any) => error);
     expect(actual).toBeInstanceOf(OpenAI.RateLimitError);
     expect(actual.constructor).toBe(expected.constructor);
     expect(actual.status).toBe(429);
@@ -181,8 +181,8 @@ describe.each(OPENAI_VERSIONS)('openai SDK (%s)', (fixture) => {
 
   it('rethrows invalid JSON errors unchanged', async () => {
     const call = () => client().chat.completions.create(chatBody(), mock({ scenario: 'invalid-json' }));
-    const expected = await uninstrumented(() => call().catch((error: unknown) => error));
-    const actual = await call().catch((error: unknown) => error);
+    const expected = await uninstrumented(() => call().catch((error: any) => error));
+    const actual = await call().catch((error: any) => error);
     expect(actual.constructor).toBe(expected.constructor);
     expect(actual.message).toBe(expected.message);
     await eventually(() => telemetry.spans().length === 1);
@@ -192,13 +192,13 @@ describe.each(OPENAI_VERSIONS)('openai SDK (%s)', (fixture) => {
   it('rethrows timeouts and aborts unchanged', async () => {
     const timeout = await client()
       .chat.completions.create(chatBody(), { ...mock({ scenario: 'delay:2000' }), timeout: 50 })
-      .catch((error: unknown) => error);
+      .catch((error: any) => error);
     expect(timeout).toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
 
     const controller = new AbortController();
     const pending = client()
       .chat.completions.create(chatBody(), { ...mock({ scenario: 'delay:2000' }), signal: controller.signal })
-      .catch((error: unknown) => error);
+      .catch((error: any) => error);
     setTimeout(() => controller.abort(), 20);
     expect(await pending).toBeInstanceOf(OpenAI.APIUserAbortError);
 
@@ -245,7 +245,7 @@ describe.each(OPENAI_VERSIONS)('openai SDK (%s)', (fixture) => {
     const iterateTwice = async () => {
       const stream = await client().chat.completions.create(chatBody({ stream: true }));
       await collect(stream);
-      return collect(stream).catch((error: unknown) => error);
+      return collect(stream).catch((error: any) => error);
     };
     const expected = await uninstrumented(iterateTwice);
     const actual = await iterateTwice();
@@ -268,7 +268,7 @@ describe.each(OPENAI_VERSIONS)('openai SDK (%s)', (fixture) => {
         received.push(chunk);
         if (received.length === 2) stream.controller.abort();
       }
-    })().catch((caught: unknown) => caught);
+    })().catch((caught: any) => caught);
     expect(received.length).toBeGreaterThanOrEqual(2);
     expect(received.length).toBeLessThan(50);
     void error;
@@ -283,7 +283,7 @@ describe.each(OPENAI_VERSIONS)('openai SDK (%s)', (fixture) => {
       chatBody({ stream: true }),
       mock({ scenario: 'cut-stream:2' }),
     );
-    const error = await collect(stream).catch((caught: unknown) => caught);
+    const error = await collect(stream).catch((caught: any) => caught);
     expect(error).toBeInstanceOf(Error);
     await eventually(() => telemetry.spans().length === 1);
     const attributes = telemetry.spans()[0]!.attributes;

@@ -15,21 +15,48 @@ export function anthropicError(response: ServerResponse, status: number): void {
   };
   // Fixed per status: the SDK puts the body (and so this id) into the error message.
   const requestId = `req_mock_${status}`;
-  response.writeHead(status, { 'content-type': 'application/json', 'retry-after': '0', 'request-id': requestId });
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'retry-after': '0',
+    'request-id': requestId,
+  });
   response.end(
-    JSON.stringify({ type: 'error', error: { type: types[status] ?? 'api_error', message: `Mock error ${status}` }, request_id: requestId }),
+    JSON.stringify({
+      type: 'error',
+      error: { type: types[status] ?? 'api_error', message: `Mock error ${status}` },
+      request_id: requestId,
+    }),
   );
+}
+
+/** Prefixes marked with `cache_control` seen before: the first request writes the cache, later ones read it. */
+const cachedPrefixes = new Set<string>();
+
+/**
+ * Like the real API: text up to the last `cache_control` marker is the cacheable prefix, reported in
+ * `cache_creation_input_tokens` the first time and `cache_read_input_tokens` after, IN ADDITION to
+ * `input_tokens`, which counts only the rest.
+ */
+function cacheSplit(body: Body, total: number): { uncached: number; read: number; write: number } {
+  const serialized = JSON.stringify([body.system, body.messages]);
+  const marker = serialized.lastIndexOf('"cache_control"');
+  if (marker === -1) return { uncached: total, read: 0, write: 0 };
+  const prefix = serialized.slice(0, marker);
+  const prefixTokens = Math.min(total - 1, Math.ceil(prefix.length / 4));
+  const seen = cachedPrefixes.has(prefix);
+  cachedPrefixes.add(prefix);
+  return { uncached: total - prefixTokens, read: seen ? prefixTokens : 0, write: seen ? 0 : prefixTokens };
 }
 
 function usageFor(body: Body, outputTokens: number, scenario: Scenario): unknown {
   const messages = Array.isArray(body.messages) ? body.messages.length : 0;
-  const input = estimateInputTokens(textsOf([body.system, body.messages]), messages);
+  const cache = cacheSplit(body, estimateInputTokens(textsOf([body.system, body.messages]), messages));
   return mergeUsage(
     {
-      input_tokens: input,
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
-      cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+      input_tokens: cache.uncached,
+      cache_creation_input_tokens: cache.write,
+      cache_read_input_tokens: cache.read,
+      cache_creation: { ephemeral_5m_input_tokens: cache.write, ephemeral_1h_input_tokens: 0 },
       output_tokens: outputTokens,
       service_tier: 'standard',
     },
@@ -41,7 +68,8 @@ function usageFor(body: Body, outputTokens: number, scenario: Scenario): unknown
 export function message(body: Body, scenario: Scenario, model?: string): Body {
   const words = pieces(scenario.chunks);
   const content: unknown[] = [];
-  if (body.thinking?.type === 'enabled') content.push({ type: 'thinking', thinking: 'Considering.', signature: 'sig' });
+  if (body.thinking?.type === 'enabled')
+    content.push({ type: 'thinking', thinking: 'Considering.', signature: 'sig' });
   content.push({ type: 'text', text: words.join('') });
   const result: Body = {
     id: nextId('msg_'),
@@ -60,7 +88,9 @@ export function message(body: Body, scenario: Scenario, model?: string): Body {
 export async function messages(response: ServerResponse, body: Body, scenario: Scenario): Promise<void> {
   if (!body.stream) {
     response.writeHead(200, { 'content-type': 'application/json', 'request-id': nextId('req_') });
-    response.end(scenario.invalidJson ? '{"id": "msg_broken", "content": [' : JSON.stringify(message(body, scenario)));
+    response.end(
+      scenario.invalidJson ? '{"id": "msg_broken", "content": [' : JSON.stringify(message(body, scenario)),
+    );
     return;
   }
   const words = pieces(scenario.chunks);
@@ -107,7 +137,9 @@ export async function messages(response: ServerResponse, body: Body, scenario: S
 export function countTokens(response: ServerResponse, body: Body): void {
   const messages = Array.isArray(body.messages) ? body.messages.length : 0;
   response.writeHead(200, { 'content-type': 'application/json' });
-  response.end(JSON.stringify({ input_tokens: estimateInputTokens(textsOf([body.system, body.messages]), messages) }));
+  response.end(
+    JSON.stringify({ input_tokens: estimateInputTokens(textsOf([body.system, body.messages]), messages) }),
+  );
 }
 
 /** Message batches, kept in memory: created, immediately ended, results as JSONL. */

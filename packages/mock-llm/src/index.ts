@@ -1,1 +1,6 @@
-export { startMockLlmServer, type MockLlmServer, type MockLlmServerOptions, type RecordedRequest } from './server.js';
+export {
+  type MockLlmServer,
+  type MockLlmServerOptions,
+  type RecordedRequest,
+  startMockLlmServer,
+} from './server.js';

@@ -11,10 +11,11 @@ const SNAPSHOTS: Record<string, string> = {
   'gpt-4.1': 'gpt-4.1-2025-04-14',
   'gpt-4.1-mini': 'gpt-4.1-mini-2025-04-14',
   'o4-mini': 'o4-mini-2025-04-16',
-  'o3': 'o3-2025-04-16',
+  o3: 'o3-2025-04-16',
   'gpt-3.5-turbo-instruct': 'gpt-3.5-turbo-instruct-0914',
 };
-const snapshot = (model: unknown) => (typeof model === 'string' ? (SNAPSHOTS[model] ?? model) : 'gpt-4o-mini-2024-07-18');
+const snapshot = (model: unknown) =>
+  typeof model === 'string' ? (SNAPSHOTS[model] ?? model) : 'gpt-4o-mini-2024-07-18';
 const now = () => Math.floor(Date.now() / 1000);
 
 export function openAIError(response: ServerResponse, status: number): void {
@@ -27,20 +28,42 @@ export function openAIError(response: ServerResponse, status: number): void {
   };
   const [type, code] = types[status] ?? ['server_error', 'server_error'];
   const body = JSON.stringify({ error: { message: `Mock error ${status}`, type, param: null, code } });
-  response.writeHead(status, { 'content-type': 'application/json', 'retry-after': '0', 'x-request-id': nextId('req_') });
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'retry-after': '0',
+    'x-request-id': nextId('req_'),
+  });
   response.end(body);
+}
+
+/**
+ * Like the real API: prompts of 1,024 tokens or more are partly served from the prompt cache (in
+ * 128-token steps), and reasoning models spend hidden reasoning tokens, counted in the output.
+ */
+function cachedTokens(prompt: number): number {
+  return prompt >= 1024 ? Math.floor((prompt * 0.75) / 128) * 128 : 0;
+}
+function reasoningTokens(model: unknown): number {
+  return typeof model === 'string' && /^(o\d|gpt-5)/.test(model) ? 64 : 0;
 }
 
 function chatUsage(body: Body, completionTokens: number, scenario: Scenario): unknown {
   const messages = Array.isArray(body.messages) ? body.messages.length : 0;
   const prompt = estimateInputTokens(textsOf(body.messages ?? body.prompt), messages);
+  const reasoning = reasoningTokens(body.model);
+  const completion = completionTokens + reasoning;
   return mergeUsage(
     {
       prompt_tokens: prompt,
-      completion_tokens: completionTokens,
-      total_tokens: prompt + completionTokens,
-      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+      prompt_tokens_details: { cached_tokens: cachedTokens(prompt), audio_tokens: 0 },
+      completion_tokens_details: {
+        reasoning_tokens: reasoning,
+        audio_tokens: 0,
+        accepted_prediction_tokens: 0,
+        rejected_prediction_tokens: 0,
+      },
     },
     scenario.usage,
   );
@@ -67,7 +90,9 @@ export async function chatCompletions(
   const usage = chatUsage(body, words.length, scenario);
   const withTools = Array.isArray(body.tools) && body.tools.length > 0 && !options.legacy;
   const n = typeof body.n === 'number' ? body.n : 1;
-  const azureFilters = options.azure ? { content_filter_results: { hate: { filtered: false, severity: 'safe' } } } : {};
+  const azureFilters = options.azure
+    ? { content_filter_results: { hate: { filtered: false, severity: 'safe' } } }
+    : {};
 
   if (!body.stream) {
     const choices = Array.from({ length: n }, (_, index) =>
@@ -82,7 +107,11 @@ export async function chatCompletions(
                   refusal: null,
                   annotations: [],
                   tool_calls: [
-                    { id: nextId('call_'), type: 'function', function: { name: body.tools[0]?.function?.name ?? 'tool', arguments: '{"q":"x"}' } },
+                    {
+                      id: nextId('call_'),
+                      type: 'function',
+                      function: { name: body.tools[0]?.function?.name ?? 'tool', arguments: '{"q":"x"}' },
+                    },
                   ],
                 }
               : { role: 'assistant', content: words.join(''), refusal: null, annotations: [] },
@@ -116,14 +145,38 @@ export async function chatCompletions(
     return value;
   };
   if (options.azure) {
-    if (!(await events.send({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: [{ prompt_index: 0, content_filter_results: {} }] }))) return;
+    if (
+      !(await events.send({
+        choices: [],
+        created: 0,
+        id: '',
+        model: '',
+        object: '',
+        prompt_filter_results: [{ prompt_index: 0, content_filter_results: {} }],
+      }))
+    )
+      return;
   }
   if (!options.legacy) {
-    if (!(await events.send(chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }])))) return;
+    if (
+      !(await events.send(
+        chunk([
+          {
+            index: 0,
+            delta: { role: 'assistant', content: '', refusal: null },
+            logprobs: null,
+            finish_reason: null,
+          },
+        ]),
+      ))
+    )
+      return;
   }
   for (const [index, word] of words.entries()) {
     if (scenario.streamError && index === 2) {
-      await events.send({ error: { message: 'Mock stream failure', type: 'server_error', param: null, code: 'server_error' } });
+      await events.send({
+        error: { message: 'Mock stream failure', type: 'server_error', param: null, code: 'server_error' },
+      });
       events.end();
       return;
     }
@@ -150,14 +203,19 @@ export async function responses(response: ServerResponse, body: Body, scenario: 
   const model = snapshot(body.model);
   const words = pieces(scenario.chunks);
   const text = words.join('');
-  const input = estimateInputTokens(textsOf([body.instructions, body.input]), Array.isArray(body.input) ? body.input.length : 1);
+  const input = estimateInputTokens(
+    textsOf([body.instructions, body.input]),
+    Array.isArray(body.input) ? body.input.length : 1,
+  );
+  const reasoning = reasoningTokens(body.model);
+  const output = words.length + reasoning;
   const usage = mergeUsage(
     {
       input_tokens: input,
-      input_tokens_details: { cached_tokens: 0 },
-      output_tokens: words.length,
-      output_tokens_details: { reasoning_tokens: 0 },
-      total_tokens: input + words.length,
+      input_tokens_details: { cached_tokens: cachedTokens(input) },
+      output_tokens: output,
+      output_tokens_details: { reasoning_tokens: reasoning },
+      total_tokens: input + output,
     },
     scenario.usage,
   );
@@ -198,23 +256,65 @@ export async function responses(response: ServerResponse, body: Body, scenario: 
   }
   const events = new EventWriter(response, scenario.chunkDelayMs, scenario.cutStreamAfter);
   let sequence = 0;
-  const send = (type: string, fields: Body) => events.send({ type, sequence_number: sequence++, ...fields }, type);
+  const send = (type: string, fields: Body) =>
+    events.send({ type, sequence_number: sequence++, ...fields }, type);
   if (!(await send('response.created', { response: base('in_progress', []) }))) return;
   if (!(await send('response.in_progress', { response: base('in_progress', []) }))) return;
-  if (!(await send('response.output_item.added', { output_index: 0, item: { ...message('in_progress', ''), content: [] } }))) return;
+  if (
+    !(await send('response.output_item.added', {
+      output_index: 0,
+      item: { ...message('in_progress', ''), content: [] },
+    }))
+  )
+    return;
   const part = { type: 'output_text', text: '', annotations: [] };
-  if (!(await send('response.content_part.added', { item_id: messageId, output_index: 0, content_index: 0, part }))) return;
+  if (
+    !(await send('response.content_part.added', {
+      item_id: messageId,
+      output_index: 0,
+      content_index: 0,
+      part,
+    }))
+  )
+    return;
   for (const [index, word] of words.entries()) {
     if (scenario.streamError && index === 2) {
       await send('error', { code: 'server_error', message: 'Mock stream failure', param: null });
       events.end();
       return;
     }
-    if (!(await send('response.output_text.delta', { item_id: messageId, output_index: 0, content_index: 0, delta: word, logprobs: [] }))) return;
+    if (
+      !(await send('response.output_text.delta', {
+        item_id: messageId,
+        output_index: 0,
+        content_index: 0,
+        delta: word,
+        logprobs: [],
+      }))
+    )
+      return;
   }
-  if (!(await send('response.output_text.done', { item_id: messageId, output_index: 0, content_index: 0, text, logprobs: [] }))) return;
-  if (!(await send('response.content_part.done', { item_id: messageId, output_index: 0, content_index: 0, part: { ...part, text } }))) return;
-  if (!(await send('response.output_item.done', { output_index: 0, item: message('completed', text) }))) return;
+  if (
+    !(await send('response.output_text.done', {
+      item_id: messageId,
+      output_index: 0,
+      content_index: 0,
+      text,
+      logprobs: [],
+    }))
+  )
+    return;
+  if (
+    !(await send('response.content_part.done', {
+      item_id: messageId,
+      output_index: 0,
+      content_index: 0,
+      part: { ...part, text },
+    }))
+  )
+    return;
+  if (!(await send('response.output_item.done', { output_index: 0, item: message('completed', text) })))
+    return;
   const completed = base('completed', [message('completed', text)]);
   if (usage === null) delete completed.usage;
   else completed.usage = usage;
@@ -243,7 +343,8 @@ export function embeddings(response: ServerResponse, body: Body, scenario: Scena
 
 export function imageGeneration(response: ServerResponse, body: Body, scenario: Scenario): void {
   const n = typeof body.n === 'number' ? body.n : 1;
-  const pixel = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
+  const pixel =
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
   const result: Body = { created: now(), data: Array.from({ length: n }, () => ({ b64_json: pixel })) };
   if (typeof body.model === 'string' && body.model.startsWith('gpt-image')) {
     const text = estimateInputTokens(textsOf(body.prompt), 0);

@@ -14,7 +14,14 @@ export interface Scenario {
 }
 
 export function readScenario(request: IncomingMessage): Scenario {
-  const scenario: Scenario = { invalidJson: false, delayMs: 0, chunkDelayMs: 0, chunks: 8, streamError: false, usage: undefined };
+  const scenario: Scenario = {
+    invalidJson: false,
+    delayMs: 0,
+    chunkDelayMs: 0,
+    chunks: 8,
+    streamError: false,
+    usage: undefined,
+  };
   const header = request.headers['x-mock-scenario'];
   for (const item of (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',')) {
     const [name, value] = item.trim().split(':');
@@ -74,13 +81,28 @@ export function textsOf(value: unknown, out: string[] = []): string[] {
   else if (Array.isArray(value)) for (const item of value) textsOf(item, out);
   else if (value && typeof value === 'object') {
     const record = value as Record<string, unknown>;
-    for (const key of ['content', 'text', 'input', 'prompt', 'system', 'instructions']) if (key in record) textsOf(record[key], out);
+    for (const key of ['content', 'text', 'input', 'prompt', 'system', 'instructions'])
+      if (key in record) textsOf(record[key], out);
   }
   return out;
 }
 
 /** The content pieces a response is made of: `chunks` word pieces. */
-const WORDS = ['Token', 'meter', ' counts', ' every', ' token', ' so', ' budgets', ' hold', '.', ' Cache', ' reads', ' are', ' cheap'];
+const WORDS = [
+  'Token',
+  'meter',
+  ' counts',
+  ' every',
+  ' token',
+  ' so',
+  ' budgets',
+  ' hold',
+  '.',
+  ' Cache',
+  ' reads',
+  ' are',
+  ' cheap',
+];
 export function pieces(count: number): string[] {
   return Array.from({ length: count }, (_, index) => WORDS[index % WORDS.length]!);
 }
@@ -91,4 +113,5 @@ export function nextId(prefix: string): string {
   return `${prefix}${Date.now().toString(36)}${sequence.toString(36).padStart(6, '0')}`;
 }
 
-export const sleep = (ms: number) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve());
+export const sleep = (ms: number) =>
+  ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();

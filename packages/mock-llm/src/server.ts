@@ -60,7 +60,13 @@ export async function startMockLlmServer(options: MockLlmServerOptions = {}): Pr
         }
       }
       const url = new URL(request.url ?? '/', baseUrl);
-      if (record) requests.push({ method: request.method ?? 'GET', path: url.pathname + url.search, headers: request.headers, body });
+      if (record)
+        requests.push({
+          method: request.method ?? 'GET',
+          path: url.pathname + url.search,
+          headers: request.headers,
+          body,
+        });
       route(request, response, url, body, raw).catch((error: unknown) => {
         if (!response.headersSent) {
           response.writeHead(500, { 'content-type': 'application/json' });
@@ -70,7 +76,13 @@ export async function startMockLlmServer(options: MockLlmServerOptions = {}): Pr
     });
   });
 
-  async function route(request: IncomingMessage, response: ServerResponse, url: URL, body: any, raw: string): Promise<void> {
+  async function route(
+    request: IncomingMessage,
+    response: ServerResponse,
+    url: URL,
+    body: any,
+    raw: string,
+  ): Promise<void> {
     let scenario: Scenario;
     try {
       scenario = readScenario(request);
@@ -81,7 +93,10 @@ export async function startMockLlmServer(options: MockLlmServerOptions = {}): Pr
     if (response.destroyed) return;
     const path = url.pathname;
     const anthropic = path.startsWith('/v1/messages') || path.startsWith('/model/');
-    if (scenario.httpError) return anthropic ? anthropicError(response, scenario.httpError) : openAIError(response, scenario.httpError);
+    if (scenario.httpError)
+      return anthropic
+        ? anthropicError(response, scenario.httpError)
+        : openAIError(response, scenario.httpError);
 
     const azure = /^\/openai\/deployments\/([^/]+)(\/.*)$/.exec(path);
     const openaiPath = azure ? azure[2] : path.replace(/^\/v1/, '');
@@ -90,9 +105,17 @@ export async function startMockLlmServer(options: MockLlmServerOptions = {}): Pr
     if (request.method === 'POST') {
       switch (openaiPath) {
         case '/chat/completions':
-          return chatCompletions(response, body, scenario, { legacy: false, azure: !!azure, model: deployment });
+          return chatCompletions(response, body, scenario, {
+            legacy: false,
+            azure: !!azure,
+            model: deployment,
+          });
         case '/completions':
-          return chatCompletions(response, body, scenario, { legacy: true, azure: !!azure, model: deployment });
+          return chatCompletions(response, body, scenario, {
+            legacy: true,
+            azure: !!azure,
+            model: deployment,
+          });
         case '/responses':
           return responses(response, body, scenario);
         case '/embeddings':

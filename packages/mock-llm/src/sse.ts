@@ -10,7 +10,11 @@ export class EventWriter {
     private readonly chunkDelayMs: number,
     private readonly cutAfter: number | undefined,
   ) {
-    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    response.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
   }
 
   /** Returns false once the connection was cut (the scenario asked for it, or the client left). */

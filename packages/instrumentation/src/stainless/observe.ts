@@ -24,6 +24,7 @@ export function observeApiPromise(apiPromise: any, call: CallHandle, metered: Me
   const state: ObservedCall = {
     call,
     metered,
+    consumed: false,
     parseStarted: false,
     responseArrived: false,
     streamObserved: false,
