@@ -1,7 +1,6 @@
 import {
   type Attributes,
   type Context,
-  type Counter,
   context,
   type Histogram,
   INVALID_SPAN_CONTEXT,
@@ -15,15 +14,17 @@ import {
 import * as sc from '../semconv.js';
 import type { CallRecord, CallRequest, CallResponse, TokenUsage } from './call-record.js';
 import { countTokens, estimateInputTokens } from './estimate.js';
+import { CounterGroups } from './cumulative-counter.js';
 import { SelfMetrics } from './self-metrics.js';
-import { partitionUsage, validateUsage } from './usage.js';
+import { validateUsage } from './usage.js';
 
 /** Which GenAI-convention metrics to emit: the current names, the pre-rename ones, or both. */
 export type SemconvMetricsMode = 'current' | 'legacy' | 'both' | 'none';
 
 /** Runs after a call is complete and before its span ends: pricing adds cost here. */
 export interface CallRecordProcessor {
-  onCallEnd(record: CallRecord, span: Span, metricAttributes: Attributes): void;
+  /** `metricAttributes` are the labels of this call's contract counters; read them, do not change them. */
+  onCallEnd(record: CallRecord, span: Span, metricAttributes: Readonly<Attributes>): void;
 }
 
 export interface ContextAttributes {
@@ -31,6 +32,8 @@ export interface ContextAttributes {
   span?: Attributes;
   /** Attributes for metrics (only allow-listed keys, cardinality-capped). */
   metric?: Attributes;
+  /** A string identifying `metric`'s values (e.g. the values joined); derived when absent. */
+  metricKey?: string;
 }
 
 export interface RecorderOptions {
@@ -57,20 +60,21 @@ export interface FinishArgs {
   streamOutcome?: string | undefined;
 }
 
+/** Counter groups: the contract's counters keyed by their labels, the conventions' by theirs. */
 interface Instruments {
-  tokens: Counter;
-  calls: Counter;
+  /** Slots: input, output, cache_read, cache_write, reasoning (token_type), then ok, error (outcome). */
+  tokenmeter: CounterGroups;
   current?: {
-    input: Counter;
-    output: Counter;
-    cacheRead: Counter;
-    cacheWrite: Counter;
-    reasoning: Counter;
+    /** Slots: input (all), output (all), cache read, cache write, reasoning. */
+    usage: CounterGroups;
     duration: Histogram;
     timeToFirstChunk: Histogram;
   };
   legacy?: { tokenUsage: Histogram; duration: Histogram; timeToFirstChunk: Histogram };
 }
+
+const TOKEN_TYPES = ['input', 'output', 'cache_read', 'cache_write', 'reasoning'] as const;
+const OUTCOMES = ['ok', 'error'] as const;
 
 export function semconvMetricsModeFromEnv(value: string | undefined): SemconvMetricsMode | undefined {
   const mode = value?.trim().toLowerCase();
@@ -110,39 +114,35 @@ export class Recorder {
     const mode = this.semconvMetrics;
     const tokenAdvice = { advice: { explicitBucketBoundaries: sc.TOKEN_BUCKETS } };
     const durationAdvice = { advice: { explicitBucketBoundaries: sc.DURATION_BUCKETS } };
-    const instruments: Instruments = {
-      tokens: meter.createCounter(sc.METRIC_TOKENMETER_TOKENS, {
-        description:
-          'Tokens used by LLM calls, by token_type (input excludes cache; output excludes reasoning)',
-      }),
-      calls: meter.createCounter(sc.METRIC_TOKENMETER_CALLS, {
-        description: 'LLM calls metered, by outcome',
-      }),
-    };
+    const tokenmeter = new CounterGroups(TOKEN_TYPES.length + OUTCOMES.length);
+    tokenmeter.observeLabelled(
+      meter,
+      sc.METRIC_TOKENMETER_TOKENS,
+      { description: 'Tokens used by LLM calls, by token_type (input excludes cache; output excludes reasoning)' },
+      sc.ATTR_TOKEN_TYPE,
+      TOKEN_TYPES,
+    );
+    tokenmeter.observeLabelled(
+      meter,
+      sc.METRIC_TOKENMETER_CALLS,
+      { description: 'LLM calls metered, by outcome' },
+      sc.ATTR_OUTCOME,
+      OUTCOMES,
+      TOKEN_TYPES.length,
+    );
+    const instruments: Instruments = { tokenmeter };
     if (mode === 'current' || mode === 'both') {
-      const counter = (name: string, description: string) =>
-        meter.createCounter(name, { unit: '{token}', description });
+      const usage = new CounterGroups(5);
+      const counters: Array<[string, string]> = [
+        [sc.METRIC_GEN_AI_INFERENCE_USAGE_INPUT_TOKENS, 'Input tokens used, including cached tokens'],
+        [sc.METRIC_GEN_AI_INFERENCE_USAGE_OUTPUT_TOKENS, 'Output tokens used, including reasoning'],
+        [sc.METRIC_GEN_AI_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS, 'Input tokens read from cache'],
+        [sc.METRIC_GEN_AI_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS, 'Input tokens written to cache'],
+        [sc.METRIC_GEN_AI_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, 'Output tokens used for reasoning'],
+      ];
+      counters.forEach(([name, description], slot) => usage.observe(meter, name, { unit: '{token}', description }, slot));
       instruments.current = {
-        input: counter(
-          sc.METRIC_GEN_AI_INFERENCE_USAGE_INPUT_TOKENS,
-          'Input tokens used, including cached tokens',
-        ),
-        output: counter(
-          sc.METRIC_GEN_AI_INFERENCE_USAGE_OUTPUT_TOKENS,
-          'Output tokens used, including reasoning',
-        ),
-        cacheRead: counter(
-          sc.METRIC_GEN_AI_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS,
-          'Input tokens read from cache',
-        ),
-        cacheWrite: counter(
-          sc.METRIC_GEN_AI_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS,
-          'Input tokens written to cache',
-        ),
-        reasoning: counter(
-          sc.METRIC_GEN_AI_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS,
-          'Output tokens used for reasoning',
-        ),
+        usage,
         duration: meter.createHistogram(sc.METRIC_GEN_AI_INFERENCE_DURATION, {
           unit: 's',
           description: 'GenAI inference duration',
@@ -245,7 +245,7 @@ export class Recorder {
       }
     }
     try {
-      this.recordMetrics(record, metricAttributes);
+      this.recordMetrics(record, metricAttributes, attributionKey(ctxAttributes));
     } catch (error) {
       this.self.internalError('metrics', error);
     }
@@ -288,6 +288,7 @@ export class Recorder {
     args: FinishArgs,
     contextSpanAttributes: Attributes | undefined,
   ): void {
+    if (!span.isRecording()) return;
     try {
       const attributes: Attributes = {};
       if (record.responseModel !== undefined)
@@ -319,20 +320,23 @@ export class Recorder {
     }
   }
 
-  private recordMetrics(record: CallRecord, base: Attributes): void {
+  private recordMetrics(record: CallRecord, base: Attributes, attribution: string): void {
     const instruments = this.instruments;
     if (!instruments) return;
-    const outcome = record.errorType === undefined ? 'ok' : 'error';
-    instruments.calls.add(1, { ...base, [sc.ATTR_OUTCOME]: outcome });
     const usage = record.usage;
+    const counts = instruments.tokenmeter.values(
+      [record.provider, record.requestModel, record.operation, attribution],
+      () => ({ ...base }),
+    );
+    counts[TOKEN_TYPES.length + (record.errorType === undefined ? 0 : 1)]! += 1;
     if (usage) {
-      const parts = partitionUsage(usage);
-      instruments.tokens.add(parts.input, { ...base, [sc.ATTR_TOKEN_TYPE]: 'input' });
-      instruments.tokens.add(parts.output, { ...base, [sc.ATTR_TOKEN_TYPE]: 'output' });
-      instruments.tokens.add(parts.cache_read, { ...base, [sc.ATTR_TOKEN_TYPE]: 'cache_read' });
-      instruments.tokens.add(parts.cache_write, { ...base, [sc.ATTR_TOKEN_TYPE]: 'cache_write' });
-      instruments.tokens.add(parts.reasoning, { ...base, [sc.ATTR_TOKEN_TYPE]: 'reasoning' });
+      counts[0]! += usage.inputTokens - usage.cacheReadInputTokens - usage.cacheWriteInputTokens;
+      counts[1]! += usage.outputTokens - usage.reasoningOutputTokens;
+      counts[2]! += usage.cacheReadInputTokens;
+      counts[3]! += usage.cacheWriteInputTokens;
+      counts[4]! += usage.reasoningOutputTokens;
     }
+
     const semconv: Attributes = {
       [sc.ATTR_GEN_AI_OPERATION_NAME]: record.operation,
       [sc.ATTR_GEN_AI_PROVIDER_NAME]: record.provider,
@@ -347,15 +351,28 @@ export class Recorder {
     const current = instruments.current;
     if (current) {
       // The conventions ask for a 0 with modality `unknown` when no usage was received.
-      const withModality: Attributes = {
+      const modality = usage ? 'text' : 'unknown';
+      const key = [
+        record.provider,
+        record.requestModel,
+        record.operation,
+        record.responseModel,
+        record.serverAddress,
+        record.serverPort,
+        record.errorType,
+        modality,
+      ];
+      const tokens = current.usage.values(key, () => ({
         ...timed,
-        [sc.ATTR_GEN_AI_TOKEN_MODALITY]: usage ? 'text' : 'unknown',
-      };
-      current.input.add(usage?.inputTokens ?? 0, withModality);
-      current.output.add(usage?.outputTokens ?? 0, withModality);
-      current.cacheRead.add(usage?.cacheReadInputTokens ?? 0, withModality);
-      current.cacheWrite.add(usage?.cacheWriteInputTokens ?? 0, withModality);
-      current.reasoning.add(usage?.reasoningOutputTokens ?? 0, withModality);
+        [sc.ATTR_GEN_AI_TOKEN_MODALITY]: modality,
+      }));
+      if (usage) {
+        tokens[0]! += usage.inputTokens;
+        tokens[1]! += usage.outputTokens;
+        tokens[2]! += usage.cacheReadInputTokens;
+        tokens[3]! += usage.cacheWriteInputTokens;
+        tokens[4]! += usage.reasoningOutputTokens;
+      }
       current.duration.record(record.durationSeconds, timed);
       if (record.timeToFirstChunkSeconds !== undefined) {
         current.timeToFirstChunk.record(record.timeToFirstChunkSeconds, semconv);
@@ -399,6 +416,8 @@ export class CallHandle {
 
   /** The request's details became known after the span started (options passed as a promise). */
   requestDescribed(): void {
+    // A non-recording span (no tracer provider, or sampled out) keeps nothing: skip the work.
+    if (!this.span.isRecording()) return;
     try {
       this.span.updateName(spanName(this.request));
       this.span.setAttributes(requestAttributes(this.request));
@@ -424,6 +443,15 @@ export class CallHandle {
   internalError(where: string, error: unknown): void {
     this.recorder.self.internalError(where, error);
   }
+}
+
+function attributionKey(attributes: ContextAttributes | undefined): string {
+  const metric = attributes?.metric;
+  if (!metric) return '';
+  if (attributes.metricKey !== undefined) return attributes.metricKey;
+  let key = '';
+  for (const name in metric) key += `${name}=${String(metric[name])}\u001f`;
+  return key;
 }
 
 function spanName(request: CallRequest): string {

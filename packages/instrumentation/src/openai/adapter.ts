@@ -3,7 +3,7 @@ import type { CallRequest, CallResponse, TokenUsage } from '../core/call-record.
 import { collectText } from '../core/estimate.js';
 import { countOrZero, requiredCount } from '../core/usage.js';
 import * as sc from '../semconv.js';
-import { ACCEPTS_STREAM_USAGE_OPTION, providerForServer, serverOf } from './providers.js';
+import { ACCEPTS_STREAM_USAGE_OPTION, providerForServer, type ServerInfo, serverOf } from './providers.js';
 
 export interface OpenAIAdapterOptions {
   hostProviders: Record<string, string>;
@@ -29,16 +29,33 @@ const ENDPOINTS: Record<string, { operation: string; kind: Kind }> = {
 type Kind = 'chat' | 'completion' | 'responses' | 'embeddings' | 'images' | 'speech' | 'transcription';
 
 export class OpenAIAdapter implements ClientAdapter<any> {
-  constructor(private readonly options: () => OpenAIAdapterOptions) {}
+  private config: OpenAIAdapterOptions = { hostProviders: {}, requestStreamUsage: true };
+  /** baseURL → provider: resolved once per client endpoint, not per call. */
+  private readonly providers = new Map<string, string>();
+
+  configure(config: OpenAIAdapterOptions): void {
+    this.config = config;
+    this.providers.clear();
+  }
+
+  private providerOf(client: any, server: ServerInfo): string {
+    if (isAzureClient(client)) return 'azure.ai.openai';
+    const baseURL = String(client?.baseURL);
+    let provider = this.providers.get(baseURL);
+    if (provider === undefined) {
+      provider = providerForServer(server, this.config.hostProviders);
+      if (this.providers.size > 1000) this.providers.clear();
+      this.providers.set(baseURL, provider);
+    }
+    return provider;
+  }
 
   describe(client: any, path: string): MeteredRequest | undefined {
     const endpoint = ENDPOINTS[path];
     if (!endpoint) return undefined;
-    const config = this.options();
+    const config = this.config;
     const server = serverOf(client?.baseURL);
-    const provider = isAzureClient(client)
-      ? 'azure.ai.openai'
-      : providerForServer(server, config.hostProviders);
+    const provider = this.providerOf(client, server);
     const { kind, operation } = endpoint;
     const request: CallRequest = {
       operation,

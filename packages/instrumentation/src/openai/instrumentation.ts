@@ -24,28 +24,27 @@ export interface OpenAIInstrumentationConfig extends TokenmeterInstrumentationCo
 /** Meters `openai` 4.x–7.x: chat, responses, legacy completions, embeddings, images, audio. */
 export class OpenAIInstrumentation extends InstrumentationBase<OpenAIInstrumentationConfig> {
   readonly recorder: Recorder;
-  private readonly adapter: OpenAIAdapter;
+  private readonly adapter = new OpenAIAdapter();
 
   constructor(config: OpenAIInstrumentationConfig = {}) {
     super(PACKAGE_NAME, PACKAGE_VERSION, config);
     this.recorder = new Recorder(() => this.tracer, config);
-    this.adapter = new OpenAIAdapter(() => {
-      const current = this.getConfig();
-      return {
-        requestStreamUsage:
-          current.requestStreamUsage ?? process.env.TOKENMETER_OPENAI_STREAM_USAGE?.toLowerCase() !== 'false',
-        hostProviders: {
-          ...parseHostProviders(process.env.TOKENMETER_PROVIDER_HOSTS),
-          ...current.hostProviders,
-        },
-      };
-    });
+    this.configureAdapter(config);
   }
 
   override setConfig(config: OpenAIInstrumentationConfig = {}): void {
     super.setConfig(config);
-    // InstrumentationBase calls setConfig from its constructor, before the recorder exists.
+    // InstrumentationBase calls setConfig from its constructor, before these fields exist.
     this.recorder?.configure(config);
+    if (this.adapter) this.configureAdapter(config);
+  }
+
+  /** Settings are resolved here, once, never on the hot path of a call. */
+  private configureAdapter(config: OpenAIInstrumentationConfig): void {
+    this.adapter.configure({
+      requestStreamUsage: config.requestStreamUsage ?? process.env.TOKENMETER_OPENAI_STREAM_USAGE?.toLowerCase() !== 'false',
+      hostProviders: { ...parseHostProviders(process.env.TOKENMETER_PROVIDER_HOSTS), ...config.hostProviders },
+    });
   }
 
   protected override _updateMetricInstruments(): void {
