@@ -19,7 +19,12 @@ const STARTUPS = 10;
 
 const INSTRUMENTED = ['tokenmeter6', 'contrib6', 'traceloop6', 'default7'];
 const ALL = ['baseline6', 'tokenmeter6', 'contrib6', 'traceloop6', 'baseline7', 'default7'];
-const BASELINE_OF = { tokenmeter6: 'baseline6', contrib6: 'baseline6', traceloop6: 'baseline6', default7: 'baseline7' };
+const BASELINE_OF = {
+  tokenmeter6: 'baseline6',
+  contrib6: 'baseline6',
+  traceloop6: 'baseline6',
+  default7: 'baseline7',
+};
 const LABELS = {
   baseline6: 'openai 6.49, no instrumentation',
   tokenmeter6: 'openai 6.49 + Tokenmeter (peer pipeline: every span exported)',
@@ -40,16 +45,22 @@ async function startMock() {
 
 async function worker(config, mode, args = [], env = {}) {
   const flags = mode === 'heap' ? ['--expose-gc'] : [];
-  const { stdout } = await run(process.execPath, [...flags, path.join(here, 'worker.mjs'), config, mode, ...args.map(String)], {
-    env: { ...process.env, MOCK_URL: mock.url, ...env },
-    maxBuffer: 1 << 22,
-  });
+  const { stdout } = await run(
+    process.execPath,
+    [...flags, path.join(here, 'worker.mjs'), config, mode, ...args.map(String)],
+    {
+      env: { ...process.env, MOCK_URL: mock.url, ...env },
+      maxBuffer: 1 << 22,
+    },
+  );
   return JSON.parse(stdout.trim().split('\n').at(-1));
 }
 
 async function startupMs(config) {
   const begin = performance.now();
-  await run(process.execPath, [path.join(here, 'worker.mjs'), config, 'startup'], { env: { ...process.env, MOCK_URL: mock.url } });
+  await run(process.execPath, [path.join(here, 'worker.mjs'), config, 'startup'], {
+    env: { ...process.env, MOCK_URL: mock.url },
+  });
   return performance.now() - begin;
 }
 
@@ -58,31 +69,50 @@ const median = (values) => {
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 };
-const stats = (values) => ({ median: median(values), min: Math.min(...values), max: Math.max(...values), samples: values });
+const stats = (values) => ({
+  median: median(values),
+  min: Math.min(...values),
+  max: Math.max(...values),
+  samples: values,
+});
 const rotate = (list, by) => list.map((_, index) => list[(index + by) % list.length]);
 
 const mock = await startMock();
 const samples = Object.fromEntries(
-  ALL.map((config) => [config, { addedCall: [], addedCallMemory: [], addedChunk: [], sdkCall: [], concurrency: [], startup: [] }]),
+  ALL.map((config) => [
+    config,
+    { addedCall: [], addedCallMemory: [], addedChunk: [], sdkCall: [], concurrency: [], startup: [] },
+  ]),
 );
 const recorded = {};
 try {
-  console.log(`mock server pid ${mock.pid} at ${mock.url}; ${REPS} repetitions, ${ROUNDS} paired rounds each`);
+  console.log(
+    `mock server pid ${mock.pid} at ${mock.url}; ${REPS} repetitions, ${ROUNDS} paired rounds each`,
+  );
   for (let rep = 0; rep < REPS; rep++) {
     // Baselines go through the same paired measurement (uninstrumented against uninstrumented):
     // their "added" figure is the method's own bias and noise floor.
     for (const config of rotate(ALL, rep)) {
       const s = samples[config];
       const loopback = await worker(config, 'paired-calls', [ROUNDS]);
-      const memory = await worker(config, 'paired-calls', [ROUNDS], { BENCH_FETCH: 'memory', BENCH_BLOCK: '500' });
+      const memory = await worker(config, 'paired-calls', [ROUNDS], {
+        BENCH_FETCH: 'memory',
+        BENCH_BLOCK: '500',
+      });
       const short = await worker(config, 'paired-stream', [ROUNDS, 10]);
       const long = await worker(config, 'paired-stream', [ROUNDS, 100]);
       s.addedCall.push(median(loopback.addedMicros));
       s.sdkCall.push(median(loopback.offMicros));
       s.addedCallMemory.push(median(memory.addedMicros));
       s.addedChunk.push((median(long.addedMicros) - median(short.addedMicros)) / 90);
-      recorded[config] = { spans: loopback.spans, streamSpansWithUsage: long.spansWithUsage, streamSpans: long.spans, metricPoints: loopback.metricPoints };
-      if (INSTRUMENTED.includes(config) && loopback.spans === 0 && loopback.metricPoints === 0) throw new Error(`${config} recorded nothing: the comparison would be meaningless`);
+      recorded[config] = {
+        spans: loopback.spans,
+        streamSpansWithUsage: long.spansWithUsage,
+        streamSpans: long.spans,
+        metricPoints: loopback.metricPoints,
+      };
+      if (INSTRUMENTED.includes(config) && loopback.spans === 0 && loopback.metricPoints === 0)
+        throw new Error(`${config} recorded nothing: the comparison would be meaningless`);
     }
     for (const config of rotate(ALL, rep)) {
       samples[config].concurrency.push((await worker(config, 'concurrency', [CONCURRENT])).callsPerSecond);
@@ -120,9 +150,19 @@ for (const config of ALL) {
 }
 
 const f = (value, digits = 1) => (value === undefined ? '—' : value.toFixed(digits));
-const cell = (stat, digits = 1) => (stat ? `${f(stat.median, digits)} [${f(stat.min, digits)}…${f(stat.max, digits)}]` : '—');
+const cell = (stat, digits = 1) =>
+  stat ? `${f(stat.median, digits)} [${f(stat.min, digits)}…${f(stat.max, digits)}]` : '—';
 const rows = [
-  ['configuration', 'added µs/call (loopback)', 'added µs/call (in-memory fetch)', 'added µs/chunk', 'calls/s @64', 'startup ms', 'heap Δ after calls', 'stream spans with usage'],
+  [
+    'configuration',
+    'added µs/call (loopback)',
+    'added µs/call (in-memory fetch)',
+    'added µs/chunk',
+    'calls/s @64',
+    'startup ms',
+    'heap Δ after calls',
+    'stream spans with usage',
+  ],
 ];
 for (const [config, r] of Object.entries(summary)) {
   rows.push([
@@ -136,18 +176,50 @@ for (const [config, r] of Object.entries(summary)) {
     r.recorded?.streamSpans ? `${r.recorded.streamSpansWithUsage}/${r.recorded.streamSpans}` : '—',
   ]);
 }
-console.log('\nmedian of repetitions [min…max]; "added" = instrumented minus uninstrumented, paired in one process\n');
+console.log(
+  '\nmedian of repetitions [min…max]; "added" = instrumented minus uninstrumented, paired in one process\n',
+);
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);
 
-const cheapest = Math.min(summary.contrib6.addedMicrosPerCall.median, summary.traceloop6.addedMicrosPerCall.median);
-const cheapestMemory = Math.min(summary.contrib6.addedMicrosPerCallInMemory.median, summary.traceloop6.addedMicrosPerCallInMemory.median);
+const cheapest = Math.min(
+  summary.contrib6.addedMicrosPerCall.median,
+  summary.traceloop6.addedMicrosPerCall.median,
+);
+const cheapestMemory = Math.min(
+  summary.contrib6.addedMicrosPerCallInMemory.median,
+  summary.traceloop6.addedMicrosPerCallInMemory.median,
+);
 const goals = [
-  ['same pipeline as peers: overhead <= 1/2 of the cheapest peer (loopback)', summary.tokenmeter6.addedMicrosPerCall.median <= cheapest / 2, `${f(summary.tokenmeter6.addedMicrosPerCall.median)} µs vs ${f(cheapest)} µs, ratio ${f(summary.tokenmeter6.addedMicrosPerCall.median / cheapest, 2)}`],
-  ['same pipeline as peers: overhead <= 1/2 of the cheapest peer (in-memory fetch)', summary.tokenmeter6.addedMicrosPerCallInMemory.median <= cheapestMemory / 2, `${f(summary.tokenmeter6.addedMicrosPerCallInMemory.median)} µs vs ${f(cheapestMemory)} µs, ratio ${f(summary.tokenmeter6.addedMicrosPerCallInMemory.median / cheapestMemory, 2)}`],
-  ['default: <= 30 µs CPU added per non-streaming call', summary.default7.addedMicrosPerCall.median <= 30, `${f(summary.default7.addedMicrosPerCall.median)} µs (in-memory fetch: ${f(summary.default7.addedMicrosPerCallInMemory.median)} µs)`],
-  ['default: <= 1 µs CPU added per stream chunk', summary.default7.addedMicrosPerChunk.median <= 1, `${f(summary.default7.addedMicrosPerChunk.median, 2)} µs`],
-  ['default: startup <= +120 ms', summary.default7.addedStartupMs <= 120, `+${f(summary.default7.addedStartupMs, 0)} ms`],
-  ['heap flat after calls', Math.abs(summary.default7.heapGrowthBytes - summary.baseline7.heapGrowthBytes) < 2 * 1024 * 1024, `${f(summary.default7.heapGrowthBytes / 1024, 0)} KiB vs baseline ${f(summary.baseline7.heapGrowthBytes / 1024, 0)} KiB`],
+  [
+    'same pipeline as peers: overhead <= 1/2 of the cheapest peer (loopback)',
+    summary.tokenmeter6.addedMicrosPerCall.median <= cheapest / 2,
+    `${f(summary.tokenmeter6.addedMicrosPerCall.median)} µs vs ${f(cheapest)} µs, ratio ${f(summary.tokenmeter6.addedMicrosPerCall.median / cheapest, 2)}`,
+  ],
+  [
+    'same pipeline as peers: overhead <= 1/2 of the cheapest peer (in-memory fetch)',
+    summary.tokenmeter6.addedMicrosPerCallInMemory.median <= cheapestMemory / 2,
+    `${f(summary.tokenmeter6.addedMicrosPerCallInMemory.median)} µs vs ${f(cheapestMemory)} µs, ratio ${f(summary.tokenmeter6.addedMicrosPerCallInMemory.median / cheapestMemory, 2)}`,
+  ],
+  [
+    'default: <= 30 µs CPU added per non-streaming call',
+    summary.default7.addedMicrosPerCall.median <= 30,
+    `${f(summary.default7.addedMicrosPerCall.median)} µs (in-memory fetch: ${f(summary.default7.addedMicrosPerCallInMemory.median)} µs)`,
+  ],
+  [
+    'default: <= 1 µs CPU added per stream chunk',
+    summary.default7.addedMicrosPerChunk.median <= 1,
+    `${f(summary.default7.addedMicrosPerChunk.median, 2)} µs`,
+  ],
+  [
+    'default: startup <= +120 ms',
+    summary.default7.addedStartupMs <= 120,
+    `+${f(summary.default7.addedStartupMs, 0)} ms`,
+  ],
+  [
+    'heap flat after calls',
+    Math.abs(summary.default7.heapGrowthBytes - summary.baseline7.heapGrowthBytes) < 2 * 1024 * 1024,
+    `${f(summary.default7.heapGrowthBytes / 1024, 0)} KiB vs baseline ${f(summary.baseline7.heapGrowthBytes / 1024, 0)} KiB`,
+  ],
 ];
 console.log('\ngoals');
 for (const [goal, met, figure] of goals) console.log(`  ${met ? 'PASS' : 'MISS'}  ${goal}: ${figure}`);

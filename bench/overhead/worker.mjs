@@ -35,7 +35,8 @@ const requireFrom = (relative) => (relative ? createRequire(path.resolve(here, r
 function uninstrumentedCopy(version) {
   const source = path.dirname(requireFrom(SDK_PACKAGE[version]).resolve('openai'));
   const target = path.join(os.tmpdir(), `tokenmeter-bench-openai-${version}`, 'node_modules', 'openai');
-  if (!existsSync(path.join(target, 'package.json'))) cpSync(source, target, { recursive: true, dereference: true });
+  if (!existsSync(path.join(target, 'package.json')))
+    cpSync(source, target, { recursive: true, dereference: true });
   return createRequire(path.join(target, '..', '..', 'index.js'))('openai');
 }
 const UninstrumentedOpenAI = mode?.startsWith('paired') ? uninstrumentedCopy(setup.sdk) : undefined;
@@ -69,7 +70,9 @@ let tracerProvider;
 let reader;
 if (setup.pipeline === 'peer') {
   // The peers' pipeline: every span exported in batches, metrics collected in memory.
-  tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter: countingExporter })] });
+  tracerProvider = new TracerProvider({
+    spanProcessors: [new BatchSpanProcessor({ exporter: countingExporter })],
+  });
   api.trace.setGlobalTracerProvider(tracerProvider);
   reader = new ManualReader();
 } else {
@@ -108,11 +111,21 @@ const cannedChat = JSON.stringify({
   object: 'chat.completion',
   created: 1,
   model: 'gpt-4o-mini-2024-07-18',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, finish_reason: 'stop' }],
-  usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15, prompt_tokens_details: { cached_tokens: 0 } },
+  choices: [
+    { index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, finish_reason: 'stop' },
+  ],
+  usage: {
+    prompt_tokens: 12,
+    completion_tokens: 3,
+    total_tokens: 15,
+    prompt_tokens_details: { cached_tokens: 0 },
+  },
 });
 const memoryFetch = async () =>
-  new Response(cannedChat, { status: 200, headers: { 'content-type': 'application/json', 'x-request-id': 'req_1' } });
+  new Response(cannedChat, {
+    status: 200,
+    headers: { 'content-type': 'application/json', 'x-request-id': 'req_1' },
+  });
 const clientOptions = {
   apiKey: 'sk-bench',
   baseURL: `${mockUrl ?? 'http://127.0.0.1:9'}/v1`,
@@ -120,7 +133,10 @@ const clientOptions = {
   ...(process.env.BENCH_FETCH === 'memory' ? { fetch: memoryFetch } : {}),
 };
 let client = new OpenAI(clientOptions);
-const clients = { on: client, off: UninstrumentedOpenAI ? new UninstrumentedOpenAI(clientOptions) : undefined };
+const clients = {
+  on: client,
+  off: UninstrumentedOpenAI ? new UninstrumentedOpenAI(clientOptions) : undefined,
+};
 const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Benchmark me, briefly.' }] };
 
 const call = () => client.chat.completions.create(body);

@@ -13,8 +13,8 @@ import {
 } from '@opentelemetry/api';
 import * as sc from '../semconv.js';
 import type { CallRecord, CallRequest, CallResponse, TokenUsage } from './call-record.js';
-import { countTokens, estimateInputTokens } from './estimate.js';
 import { CounterGroups } from './cumulative-counter.js';
+import { countTokens, estimateInputTokens } from './estimate.js';
 import { SelfMetrics } from './self-metrics.js';
 import { validateUsage } from './usage.js';
 
@@ -118,7 +118,10 @@ export class Recorder {
     tokenmeter.observeLabelled(
       meter,
       sc.METRIC_TOKENMETER_TOKENS,
-      { description: 'Tokens used by LLM calls, by token_type (input excludes cache; output excludes reasoning)' },
+      {
+        description:
+          'Tokens used by LLM calls, by token_type (input excludes cache; output excludes reasoning)',
+      },
       sc.ATTR_TOKEN_TYPE,
       TOKEN_TYPES,
     );
@@ -140,7 +143,9 @@ export class Recorder {
         [sc.METRIC_GEN_AI_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS, 'Input tokens written to cache'],
         [sc.METRIC_GEN_AI_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, 'Output tokens used for reasoning'],
       ];
-      counters.forEach(([name, description], slot) => usage.observe(meter, name, { unit: '{token}', description }, slot));
+      for (const [slot, [name, description]] of counters.entries()) {
+        usage.observe(meter, name, { unit: '{token}', description }, slot);
+      }
       instruments.current = {
         usage,
         duration: meter.createHistogram(sc.METRIC_GEN_AI_INFERENCE_DURATION, {

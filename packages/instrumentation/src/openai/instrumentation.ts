@@ -42,8 +42,12 @@ export class OpenAIInstrumentation extends InstrumentationBase<OpenAIInstrumenta
   /** Settings are resolved here, once, never on the hot path of a call. */
   private configureAdapter(config: OpenAIInstrumentationConfig): void {
     this.adapter.configure({
-      requestStreamUsage: config.requestStreamUsage ?? process.env.TOKENMETER_OPENAI_STREAM_USAGE?.toLowerCase() !== 'false',
-      hostProviders: { ...parseHostProviders(process.env.TOKENMETER_PROVIDER_HOSTS), ...config.hostProviders },
+      requestStreamUsage:
+        config.requestStreamUsage ?? process.env.TOKENMETER_OPENAI_STREAM_USAGE?.toLowerCase() !== 'false',
+      hostProviders: {
+        ...parseHostProviders(process.env.TOKENMETER_PROVIDER_HOSTS),
+        ...config.hostProviders,
+      },
     });
   }
 
