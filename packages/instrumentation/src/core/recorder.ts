@@ -400,6 +400,8 @@ export class Recorder {
 /** One in-flight call. `finish` takes effect once, whichever path (parse, stream end, abort, GC) gets there first. */
 export class CallHandle {
   readonly context: Context;
+  /** False for the no-op span of an app without tracing: there is no context to hand on. */
+  readonly propagates: boolean;
   readonly startTimeMs = Date.now();
   readonly startPerf = performance.now();
   firstChunkPerf: number | undefined;
@@ -412,7 +414,8 @@ export class CallHandle {
     readonly parentContext: Context,
     readonly estimation: EstimationSource | undefined,
   ) {
-    this.context = trace.setSpan(parentContext, span);
+    this.propagates = trace.isSpanContextValid(span.spanContext());
+    this.context = this.propagates ? trace.setSpan(parentContext, span) : parentContext;
   }
 
   get finished(): boolean {

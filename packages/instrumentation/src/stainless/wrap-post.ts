@@ -53,7 +53,11 @@ export function wrapPost(
     }
     let result: unknown;
     try {
-      result = context.with(call.context, () => original.call(this, path, sendOptions));
+      // Without a tracer provider the span is a no-op with no trace context: nothing for HTTP
+      // instrumentation to parent to, so the call runs in the app's own context.
+      result = call.propagates
+        ? context.with(call.context, () => original.call(this, path, sendOptions))
+        : original.call(this, path, sendOptions);
     } catch (error) {
       call.finish({ error, billable: false });
       throw error;
