@@ -2,7 +2,15 @@ export {
   AnthropicInstrumentation,
   type AnthropicInstrumentationConfig,
 } from './anthropic/instrumentation.js';
-export type { CallRecord, CallRequest, CallResponse, TokenUsage } from './core/call-record.js';
+export type {
+  CallCost,
+  CallPricer,
+  CallRecord,
+  CallRequest,
+  CallResponse,
+  CostType,
+  TokenUsage,
+} from './core/call-record.js';
 export type { TokenmeterInstrumentationConfig } from './core/config.js';
 export {
   type CallRecordProcessor,

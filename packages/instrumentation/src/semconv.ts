@@ -28,15 +28,30 @@ export const ATTR_ERROR_TYPE = 'error.type';
 export const ATTR_OPENAI_RESPONSE_SERVICE_TIER = 'openai.response.service_tier';
 export const ATTR_ANTHROPIC_RESPONSE_SERVICE_TIER = 'anthropic.response.service_tier';
 
+// Cost (semantic-conventions-genai PR #443, still a draft): amount, currency, provider|local.
+export const ATTR_GEN_AI_USAGE_COST_AMOUNT = 'gen_ai.usage.cost.amount';
+export const ATTR_GEN_AI_USAGE_COST_CURRENCY = 'gen_ai.usage.cost.currency';
+export const ATTR_GEN_AI_USAGE_COST_SOURCE = 'gen_ai.usage.cost.source';
+export const METRIC_GEN_AI_CLIENT_OPERATION_COST = 'gen_ai.client.operation.cost';
+
 // --- Tokenmeter's own names (see CONTRACT.md): stable when the conventions move ---
 export const ATTR_TOKENMETER_USAGE_ESTIMATED = 'tokenmeter.usage.estimated';
 export const ATTR_TOKENMETER_STREAM_OUTCOME = 'tokenmeter.stream.outcome';
+export const ATTR_TOKENMETER_PRICING_MODEL = 'tokenmeter.pricing.model';
+export const ATTR_TOKENMETER_PRICING_STATUS = 'tokenmeter.pricing.status';
+export const ATTR_TOKENMETER_PRICING_REASON = 'tokenmeter.pricing.reason';
+/** Prefix of the per-type cost breakdown: tokenmeter.cost.input, .output, .cache_read, … */
+export const ATTR_TOKENMETER_COST_PREFIX = 'tokenmeter.cost.';
 export const ATTR_TOKEN_TYPE = 'token_type';
+export const ATTR_COST_TYPE = 'cost_type';
 export const ATTR_OUTCOME = 'outcome';
 
 // --- metrics ---
 export const METRIC_TOKENMETER_TOKENS = 'tokenmeter.tokens';
 export const METRIC_TOKENMETER_CALLS = 'tokenmeter.calls';
+/** Exposed to Prometheus as `tokenmeter_cost_usd_total`. */
+export const METRIC_TOKENMETER_COST = 'tokenmeter.cost.usd';
+export const METRIC_TOKENMETER_UNPRICED_TOKENS = 'tokenmeter.unpriced_tokens';
 export const METRIC_TOKENMETER_INTERNAL_ERRORS = 'tokenmeter.internal_errors';
 export const METRIC_TOKENMETER_INVALID_USAGE = 'tokenmeter.invalid_usage';
 export const METRIC_TOKENMETER_ESTIMATED_USAGE = 'tokenmeter.estimated_usage';

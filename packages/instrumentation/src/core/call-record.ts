@@ -61,7 +61,35 @@ export interface CallRecord extends CallRequest {
   startTimeMs: number;
   durationSeconds: number;
   timeToFirstChunkSeconds: number | undefined;
+  /** Set when a pricer is configured and the call has usage. */
+  cost?: CallCost | undefined;
 }
+
+/** Cost of one call: what `@tokenmeter/pricing`'s `Pricer.price` returns (structurally). */
+export type CallCost =
+  | {
+      priced: true;
+      amountUsd: number;
+      currency: 'USD';
+      source: 'local' | 'provider';
+      breakdown: Record<CostType, number>;
+      pricingModel: string;
+    }
+  | { priced: false; reason: string };
+
+export type CostType = 'input' | 'output' | 'cache_read' | 'cache_write' | 'reasoning' | 'other';
+
+/** Prices calls; pricing knows nothing of SDKs or OpenTelemetry, so this is all it is given. */
+export interface CallPricer {
+  price(request: {
+    provider: string;
+    model: string;
+    usage: TokenUsage;
+    providerCostUsd?: number | undefined;
+    at?: number | undefined;
+  }): CallCost;
+}
+
 
 export const EMPTY_USAGE: Readonly<TokenUsage> = Object.freeze({
   inputTokens: 0,

@@ -12,7 +12,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import * as sc from '../semconv.js';
-import type { CallRecord, CallRequest, CallResponse, TokenUsage } from './call-record.js';
+import type { CallCost, CallPricer, CallRecord, CallRequest, CallResponse, TokenUsage } from './call-record.js';
 import { CounterGroups } from './cumulative-counter.js';
 import { countTokens, estimateInputTokens } from './estimate.js';
 import { SelfMetrics } from './self-metrics.js';
@@ -38,6 +38,8 @@ export interface ContextAttributes {
 
 export interface RecorderOptions {
   semconvMetrics?: SemconvMetricsMode;
+  /** Prices each call with usage (span cost attributes, `tokenmeter_cost_usd_total`). */
+  pricer?: CallPricer | undefined;
   /** Attribution for the active context (tenant, feature, …), supplied by `@tokenmeter/node`. */
   contextAttributes?: (ctx: Context) => ContextAttributes | undefined;
   processors?: CallRecordProcessor[];
@@ -62,8 +64,14 @@ export interface FinishArgs {
 
 /** Counter groups: the contract's counters keyed by their labels, the conventions' by theirs. */
 interface Instruments {
-  /** Slots: input, output, cache_read, cache_write, reasoning (token_type), then ok, error (outcome). */
+  /**
+   * Slots: input, output, cache_read, cache_write, reasoning (token_type), then ok, error
+   * (outcome), then the six cost types (USD).
+   */
   tokenmeter: CounterGroups;
+  /** By provider and model; slots: token types. */
+  unpriced: CounterGroups;
+  cost?: Histogram;
   current?: {
     /** Slots: input (all), output (all), cache read, cache write, reasoning. */
     usage: CounterGroups;
@@ -75,6 +83,8 @@ interface Instruments {
 
 const TOKEN_TYPES = ['input', 'output', 'cache_read', 'cache_write', 'reasoning'] as const;
 const OUTCOMES = ['ok', 'error'] as const;
+const COST_TYPES = ['input', 'output', 'cache_read', 'cache_write', 'reasoning', 'other'] as const;
+const COST_OFFSET = TOKEN_TYPES.length + OUTCOMES.length;
 
 export function semconvMetricsModeFromEnv(value: string | undefined): SemconvMetricsMode | undefined {
   const mode = value?.trim().toLowerCase();
@@ -114,7 +124,7 @@ export class Recorder {
     const mode = this.semconvMetrics;
     const tokenAdvice = { advice: { explicitBucketBoundaries: sc.TOKEN_BUCKETS } };
     const durationAdvice = { advice: { explicitBucketBoundaries: sc.DURATION_BUCKETS } };
-    const tokenmeter = new CounterGroups(TOKEN_TYPES.length + OUTCOMES.length);
+    const tokenmeter = new CounterGroups(COST_OFFSET + COST_TYPES.length);
     tokenmeter.observeLabelled(
       meter,
       sc.METRIC_TOKENMETER_TOKENS,
@@ -133,7 +143,29 @@ export class Recorder {
       OUTCOMES,
       TOKEN_TYPES.length,
     );
-    const instruments: Instruments = { tokenmeter };
+    tokenmeter.observeLabelled(
+      meter,
+      sc.METRIC_TOKENMETER_COST,
+      { description: 'Cost of LLM calls in USD, by cost_type (the types add up to the call cost)' },
+      sc.ATTR_COST_TYPE,
+      COST_TYPES,
+      COST_OFFSET,
+    );
+    const unpriced = new CounterGroups(TOKEN_TYPES.length);
+    unpriced.observeLabelled(
+      meter,
+      sc.METRIC_TOKENMETER_UNPRICED_TOKENS,
+      { description: 'Tokens of calls that could not be priced (the model needs a price), by token_type' },
+      sc.ATTR_TOKEN_TYPE,
+      TOKEN_TYPES,
+    );
+    const instruments: Instruments = { tokenmeter, unpriced };
+    if (mode !== 'none') {
+      instruments.cost = meter.createHistogram(sc.METRIC_GEN_AI_CLIENT_OPERATION_COST, {
+        unit: '{USD}',
+        description: 'Cost of a GenAI operation (semantic-conventions-genai draft PR #443)',
+      });
+    }
     if (mode === 'current' || mode === 'both') {
       const usage = new CounterGroups(5);
       const counters: Array<[string, string]> = [
@@ -234,6 +266,7 @@ export class Recorder {
         handle.firstChunkPerf === undefined ? undefined : (handle.firstChunkPerf - handle.startPerf) / 1000,
     };
 
+    record.cost = this.priceCall(record);
     const ctxAttributes = this.contextAttributes(handle.parentContext);
     this.annotateSpan(span, record, response, args, ctxAttributes?.span);
     const metricAttributes: Attributes = {
@@ -255,6 +288,32 @@ export class Recorder {
       this.self.internalError('metrics', error);
     }
     span.end();
+  }
+
+  /** Prices by the response model (the exact snapshot) first, then by the requested one. */
+  private priceCall(record: CallRecord): CallCost | undefined {
+    const pricer = this.options.pricer;
+    if (!pricer || !record.usage) return undefined;
+    try {
+      const primary = record.responseModel ?? record.requestModel;
+      if (primary === undefined) return { priced: false, reason: 'the call reported no model' };
+      const request = {
+        provider: record.provider,
+        model: primary,
+        usage: record.usage,
+        providerCostUsd: record.providerCostUsd,
+        at: record.startTimeMs,
+      };
+      let cost = pricer.price(request);
+      if (!cost.priced && record.requestModel !== undefined && record.requestModel !== primary) {
+        const byRequest = pricer.price({ ...request, model: record.requestModel });
+        if (byRequest.priced) cost = byRequest;
+      }
+      return cost;
+    } catch (error) {
+      this.self.internalError('pricing', error);
+      return undefined;
+    }
   }
 
   private contextAttributes(ctx: Context): ContextAttributes | undefined {
@@ -310,6 +369,17 @@ export class Recorder {
         attributes[sc.ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningOutputTokens;
       }
       if (record.usageEstimated) attributes[sc.ATTR_TOKENMETER_USAGE_ESTIMATED] = true;
+      const cost = record.cost;
+      if (cost?.priced) {
+        attributes[sc.ATTR_GEN_AI_USAGE_COST_AMOUNT] = cost.amountUsd;
+        attributes[sc.ATTR_GEN_AI_USAGE_COST_CURRENCY] = cost.currency;
+        attributes[sc.ATTR_GEN_AI_USAGE_COST_SOURCE] = cost.source;
+        attributes[sc.ATTR_TOKENMETER_PRICING_MODEL] = cost.pricingModel;
+        for (const type of COST_TYPES) attributes[`${sc.ATTR_TOKENMETER_COST_PREFIX}${type}`] = cost.breakdown[type];
+      } else if (cost) {
+        attributes[sc.ATTR_TOKENMETER_PRICING_STATUS] = 'unpriced';
+        attributes[sc.ATTR_TOKENMETER_PRICING_REASON] = cost.reason;
+      }
       if (args.streamOutcome !== undefined)
         attributes[sc.ATTR_TOKENMETER_STREAM_OUTCOME] = args.streamOutcome;
       if (response?.attributes) Object.assign(attributes, response.attributes);
@@ -335,11 +405,30 @@ export class Recorder {
     );
     counts[TOKEN_TYPES.length + (record.errorType === undefined ? 0 : 1)]! += 1;
     if (usage) {
-      counts[0]! += usage.inputTokens - usage.cacheReadInputTokens - usage.cacheWriteInputTokens;
-      counts[1]! += usage.outputTokens - usage.reasoningOutputTokens;
+      const uncached = usage.inputTokens - usage.cacheReadInputTokens - usage.cacheWriteInputTokens;
+      const visible = usage.outputTokens - usage.reasoningOutputTokens;
+      counts[0]! += uncached;
+      counts[1]! += visible;
       counts[2]! += usage.cacheReadInputTokens;
       counts[3]! += usage.cacheWriteInputTokens;
       counts[4]! += usage.reasoningOutputTokens;
+      const cost = record.cost;
+      if (cost?.priced) {
+        for (let index = 0; index < COST_TYPES.length; index++) {
+          counts[COST_OFFSET + index]! += cost.breakdown[COST_TYPES[index]!];
+        }
+      } else if (cost) {
+        // Unpriced usage is counted apart, never as $0, so an alert can name the model to price.
+        const unpriced = instruments.unpriced.values([record.provider, record.requestModel], () => ({
+          [sc.ATTR_GEN_AI_PROVIDER_NAME]: record.provider,
+          [sc.ATTR_GEN_AI_REQUEST_MODEL]: record.requestModel ?? 'unknown',
+        }));
+        unpriced[0]! += uncached;
+        unpriced[1]! += visible;
+        unpriced[2]! += usage.cacheReadInputTokens;
+        unpriced[3]! += usage.cacheWriteInputTokens;
+        unpriced[4]! += usage.reasoningOutputTokens;
+      }
     }
 
     const semconv: Attributes = {
@@ -353,6 +442,7 @@ export class Recorder {
     const timed: Attributes =
       record.errorType === undefined ? semconv : { ...semconv, [sc.ATTR_ERROR_TYPE]: record.errorType };
 
+    if (record.cost?.priced && instruments.cost) instruments.cost.record(record.cost.amountUsd, semconv);
     const current = instruments.current;
     if (current) {
       // The conventions ask for a 0 with modality `unknown` when no usage was received.

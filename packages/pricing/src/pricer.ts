@@ -1,0 +1,281 @@
+import { calcPrice, type ModelPrice, type TieredPrices } from '@pydantic/genai-prices';
+import { catalogProviderId, isFineTuned, normalizeModel } from './catalog-ids.js';
+import { type ModelPrices, type PriceOverrides, type ValidOverrides, validateOverrides } from './overrides.js';
+import type { TokenUsage } from './usage.js';
+
+export type CostType = 'input' | 'output' | 'cache_read' | 'cache_write' | 'reasoning' | 'other';
+export const COST_TYPES: readonly CostType[] = ['input', 'output', 'cache_read', 'cache_write', 'reasoning', 'other'];
+
+export interface PriceRequest {
+  /** `gen_ai.provider.name`. */
+  provider: string;
+  /** The model as the SDK reported it (request model; the response model is often a dated snapshot). */
+  model: string;
+  usage: TokenUsage;
+  /** Cost the provider reported itself (OpenRouter `usage.cost`): used as is when present. */
+  providerCostUsd?: number | undefined;
+  /** When the call happened (prices change over time); default now. */
+  at?: Date | number | undefined;
+}
+
+export interface Priced {
+  priced: true;
+  amountUsd: number;
+  currency: 'USD';
+  source: 'local' | 'provider';
+  /** By cost type; sums to `amountUsd`. */
+  breakdown: Record<CostType, number>;
+  /** The catalog entry (or override) that priced it, `provider/model`. */
+  pricingModel: string;
+  /** Where the prices came from: the catalog package version, or `override`. */
+  priceVersion: string;
+}
+
+export interface Unpriced {
+  priced: false;
+  reason: string;
+}
+
+export type PriceResult = Priced | Unpriced;
+
+export interface PricerOptions {
+  overrides?: PriceOverrides | undefined;
+}
+
+/** The catalog's package version, reported as the price version. */
+export const CATALOG_VERSION = 'genai-prices@0.1.8';
+
+interface Resolution {
+  /** Per-million (and per-thousand for counts) prices, possibly tiered. */
+  prices: ModelPrice;
+  pricingModel: string;
+  priceVersion: string;
+  /** Multiplier from a negotiated discount (1 = none). */
+  factor: number;
+  /** Prices keyed differently than the fast path knows: priced through the catalog every time. */
+  slowPath: boolean;
+  catalogProvider: string | undefined;
+  catalogModel: string;
+}
+
+type Resolved = Resolution | { unpriced: string };
+
+/** The price keys the fast path computes; any other key with usage goes through the catalog. */
+const FAST_KEYS = new Set([
+  'input_mtok',
+  'output_mtok',
+  'cache_read_mtok',
+  'cache_write_mtok',
+  'cache_write_1h_mtok',
+  'web_searches_kcount',
+  'storage_searches_kcount',
+]);
+
+/**
+ * Prices calls. Lookups of a (provider, model) pair are memoized per minute of call time (the
+ * catalog has date- and time-of-day-dependent prices), so pricing a call is a few Map reads and
+ * some arithmetic; the catalog's matching runs once per pair per minute.
+ */
+export class Pricer {
+  private overrides: ValidOverrides;
+  private readonly memo = new Map<string, Map<string, { minute: number; resolved: Resolved }>>();
+
+  constructor(options: PricerOptions = {}) {
+    this.overrides = validateOverrides(options.overrides ?? {});
+  }
+
+  /** Replaces the overrides (runtime reload); takes effect for the next call priced. */
+  setOverrides(overrides: PriceOverrides): void {
+    this.overrides = validateOverrides(overrides);
+    this.memo.clear();
+  }
+
+  price(request: PriceRequest): PriceResult {
+    const { usage } = request;
+    if (request.providerCostUsd !== undefined) {
+      if (!(Number.isFinite(request.providerCostUsd) && request.providerCostUsd >= 0)) {
+        return { priced: false, reason: `provider-reported cost is not a non-negative number: ${request.providerCostUsd}` };
+      }
+      return {
+        priced: true,
+        amountUsd: request.providerCostUsd,
+        currency: 'USD',
+        source: 'provider',
+        breakdown: { input: 0, output: 0, cache_read: 0, cache_write: 0, reasoning: 0, other: request.providerCostUsd },
+        pricingModel: `${request.provider}/${request.model}`,
+        priceVersion: 'provider',
+      };
+    }
+    const at = request.at === undefined ? Date.now() : typeof request.at === 'number' ? request.at : request.at.getTime();
+    const resolved = this.resolve(request.provider, request.model, at);
+    if ('unpriced' in resolved) return { priced: false, reason: resolved.unpriced };
+    const breakdown = resolved.slowPath
+      ? catalogBreakdown(resolved, usage, at)
+      : fastBreakdown(resolved.prices, usage);
+    if (!breakdown) return { priced: false, reason: `the catalog cannot price this usage for ${resolved.pricingModel}` };
+    let amount = 0;
+    for (const type of COST_TYPES) {
+      breakdown[type] *= resolved.factor;
+      amount += breakdown[type];
+    }
+    return {
+      priced: true,
+      amountUsd: amount,
+      currency: 'USD',
+      source: 'local',
+      breakdown,
+      pricingModel: resolved.pricingModel,
+      priceVersion: resolved.priceVersion,
+    };
+  }
+
+  private resolve(provider: string, model: string, at: number): Resolved {
+    const minute = Math.floor(at / 60_000);
+    let byModel = this.memo.get(provider);
+    if (!byModel) {
+      byModel = new Map();
+      this.memo.set(provider, byModel);
+    }
+    const cached = byModel.get(model);
+    if (cached && cached.minute === minute) return cached.resolved;
+    const resolved = this.resolveUncached(provider, model, at);
+    if (byModel.size > 10_000) byModel.clear();
+    byModel.set(model, { minute, resolved });
+    return resolved;
+  }
+
+  private resolveUncached(provider: string, reportedModel: string, at: number): Resolved {
+    const alias = this.overrides.aliases.find((entry) => entry.provider === provider && entry.alias === reportedModel);
+    const model = normalizeModel(alias?.model ?? reportedModel);
+    const factor = this.discountFactor(provider, model, at);
+    const override = this.modelOverride(provider, model, at);
+    if (override) {
+      return {
+        prices: override as ModelPrice,
+        pricingModel: `override:${provider}/${model}`,
+        priceVersion: 'override',
+        factor,
+        slowPath: false,
+        catalogProvider: undefined,
+        catalogModel: model,
+      };
+    }
+    if (isFineTuned(model)) {
+      return { unpriced: `fine-tuned model ${model} costs more than its base model: add a price override` };
+    }
+    const catalogProvider = catalogProviderId(provider);
+    if (!catalogProvider) {
+      return { unpriced: `provider ${provider} is not in the price catalog: add a price override for ${model}` };
+    }
+    let found: ReturnType<typeof calcPrice>;
+    try {
+      found = calcPrice({ input_tokens: 1, output_tokens: 1 }, model, { providerId: catalogProvider, timestamp: new Date(at) });
+    } catch (error) {
+      return { unpriced: `price catalog error for ${provider}/${model}: ${(error as Error).message}` };
+    }
+    if (!found) return { unpriced: `model ${model} of provider ${provider} is not in the price catalog` };
+    const prices = found.model_price;
+    return {
+      prices,
+      pricingModel: `${found.provider.id}/${found.model.id}`,
+      priceVersion: CATALOG_VERSION,
+      factor,
+      slowPath: Object.keys(prices).some((key) => prices[key] !== undefined && !FAST_KEYS.has(key)),
+      catalogProvider,
+      catalogModel: model,
+    };
+  }
+
+  private modelOverride(provider: string, model: string, at: number): ModelPrices | undefined {
+    let best: { from: number; prices: ModelPrices } | undefined;
+    for (const entry of this.overrides.models) {
+      if (entry.provider !== provider) continue;
+      const matches = entry.model.endsWith('*') ? model.startsWith(entry.model.slice(0, -1)) : entry.model === model;
+      if (!matches) continue;
+      const from = entry.from ? Date.parse(entry.from) : Number.NEGATIVE_INFINITY;
+      if (from <= at && (!best || from >= best.from)) best = { from, prices: entry.prices };
+    }
+    return best?.prices;
+  }
+
+  private discountFactor(provider: string, model: string, at: number): number {
+    let factor = 1;
+    for (const discount of this.overrides.discounts) {
+      if (discount.provider !== provider) continue;
+      if (discount.model !== undefined && discount.model !== model) continue;
+      if (discount.from !== undefined && Date.parse(discount.from) > at) continue;
+      factor *= 1 - discount.percent / 100;
+    }
+    return factor;
+  }
+}
+
+function tieredPrice(price: number | TieredPrices | undefined, inputTokens: number): number | undefined {
+  if (price === undefined || typeof price === 'number') return price;
+  // Tiers apply to the whole request once its input crosses the threshold (as the catalog computes).
+  let value = price.base;
+  for (const tier of price.tiers) if (inputTokens > tier.start) value = tier.price;
+  return value;
+}
+
+/**
+ * The breakdown computed directly from the resolved prices, the way the catalog does: input is
+ * uncached input, cache reads/writes fall back to the input price when the model has no separate
+ * one, reasoning is billed at the output price.
+ */
+function fastBreakdown(prices: ModelPrice, usage: TokenUsage): Record<CostType, number> {
+  const total = usage.inputTokens;
+  const input = tieredPrice(prices.input_mtok, total) ?? 0;
+  const output = tieredPrice(prices.output_mtok, total) ?? 0;
+  const cacheRead = tieredPrice(prices.cache_read_mtok, total) ?? input;
+  const cacheWrite = tieredPrice(prices.cache_write_mtok, total) ?? input;
+  const cacheWrite1h = tieredPrice(prices.cache_write_1h_mtok, total) ?? cacheWrite;
+  const oneHourWrites = Math.min(usage.units?.cache_write_1h_input_tokens ?? 0, usage.cacheWriteInputTokens);
+  const uncached = usage.inputTokens - usage.cacheReadInputTokens - usage.cacheWriteInputTokens;
+  const searches = usage.units?.web_search_requests ?? 0;
+  const searchPrice = tieredPrice(prices.web_searches_kcount, total) ?? 0;
+  return {
+    input: (uncached * input) / 1e6,
+    cache_read: (usage.cacheReadInputTokens * cacheRead) / 1e6,
+    cache_write: ((usage.cacheWriteInputTokens - oneHourWrites) * cacheWrite + oneHourWrites * cacheWrite1h) / 1e6,
+    output: ((usage.outputTokens - usage.reasoningOutputTokens) * output) / 1e6,
+    reasoning: (usage.reasoningOutputTokens * output) / 1e6,
+    other: (searches * searchPrice) / 1e3,
+  };
+}
+
+/**
+ * For models with price keys beyond the fast path (audio, images, per-request fees): the catalog
+ * prices the whole call; the token parts are computed as above and the rest is `other`.
+ */
+function catalogBreakdown(resolved: Resolution, usage: TokenUsage, at: number): Record<CostType, number> | undefined {
+  const units = usage.units ?? {};
+  const catalogUsage: Record<string, number> = {
+    input_tokens: usage.inputTokens,
+    output_tokens: usage.outputTokens,
+    cache_read_tokens: usage.cacheReadInputTokens,
+    cache_write_tokens: usage.cacheWriteInputTokens,
+  };
+  for (const [key, value] of Object.entries(units)) if (key.endsWith('_tokens')) catalogUsage[key] = value;
+  let result: ReturnType<typeof calcPrice>;
+  try {
+    result = calcPrice(catalogUsage, resolved.catalogModel, {
+      providerId: resolved.catalogProvider,
+      timestamp: new Date(at),
+    });
+  } catch {
+    return undefined;
+  }
+  if (!result) return undefined;
+  const parts = fastBreakdown(resolved.prices, usage);
+  const tokens = parts.input + parts.cache_read + parts.cache_write + parts.output + parts.reasoning;
+  parts.other = Math.max(0, result.total_price - tokens);
+  return parts;
+}
+
+/** Converts a USD amount for display with configured rates (USD → currency); no network. */
+export function convertCurrency(amountUsd: number, currency: string, rates: Record<string, number>): number | undefined {
+  if (currency === 'USD') return amountUsd;
+  const rate = rates[currency];
+  return rate !== undefined && Number.isFinite(rate) && rate > 0 ? amountUsd * rate : undefined;
+}
