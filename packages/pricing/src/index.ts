@@ -1,4 +1,4 @@
-export { normalizeModel, catalogProviderId } from './catalog-ids.js';
+export { catalogProviderId, normalizeModel } from './catalog-ids.js';
 export {
   loadOverridesFile,
   OverridesError,
@@ -8,13 +8,13 @@ export {
 export {
   CATALOG_VERSION,
   COST_TYPES,
-  convertCurrency,
   type CostType,
+  convertCurrency,
   type Priced,
-  Pricer,
-  type PricerOptions,
   type PriceRequest,
   type PriceResult,
+  Pricer,
+  type PricerOptions,
   type Unpriced,
 } from './pricer.js';
 export {

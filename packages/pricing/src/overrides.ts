@@ -75,7 +75,9 @@ export function validateOverrides(value: unknown, source = 'overrides'): ValidOv
   if (result.success) return result.data;
   throw new OverridesError(
     source,
-    result.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`),
+    result.error.issues.map(
+      (issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`,
+    ),
   );
 }
 
@@ -91,7 +93,9 @@ export function loadOverridesFile(file: string): ValidOverrides {
   try {
     value = path.extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    throw new OverridesError(file, [`not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`]);
+    throw new OverridesError(file, [
+      `not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`,
+    ]);
   }
   return validateOverrides(value, file);
 }

@@ -1,10 +1,22 @@
 import { calcPrice, type ModelPrice, type TieredPrices } from '@pydantic/genai-prices';
 import { catalogProviderId, isFineTuned, normalizeModel } from './catalog-ids.js';
-import { type ModelPrices, type PriceOverrides, type ValidOverrides, validateOverrides } from './overrides.js';
+import {
+  type ModelPrices,
+  type PriceOverrides,
+  type ValidOverrides,
+  validateOverrides,
+} from './overrides.js';
 import type { TokenUsage } from './usage.js';
 
 export type CostType = 'input' | 'output' | 'cache_read' | 'cache_write' | 'reasoning' | 'other';
-export const COST_TYPES: readonly CostType[] = ['input', 'output', 'cache_read', 'cache_write', 'reasoning', 'other'];
+export const COST_TYPES: readonly CostType[] = [
+  'input',
+  'output',
+  'cache_read',
+  'cache_write',
+  'reasoning',
+  'other',
+];
 
 export interface PriceRequest {
   /** `gen_ai.provider.name`. */
@@ -94,25 +106,41 @@ export class Pricer {
     const { usage } = request;
     if (request.providerCostUsd !== undefined) {
       if (!(Number.isFinite(request.providerCostUsd) && request.providerCostUsd >= 0)) {
-        return { priced: false, reason: `provider-reported cost is not a non-negative number: ${request.providerCostUsd}` };
+        return {
+          priced: false,
+          reason: `provider-reported cost is not a non-negative number: ${request.providerCostUsd}`,
+        };
       }
       return {
         priced: true,
         amountUsd: request.providerCostUsd,
         currency: 'USD',
         source: 'provider',
-        breakdown: { input: 0, output: 0, cache_read: 0, cache_write: 0, reasoning: 0, other: request.providerCostUsd },
+        breakdown: {
+          input: 0,
+          output: 0,
+          cache_read: 0,
+          cache_write: 0,
+          reasoning: 0,
+          other: request.providerCostUsd,
+        },
         pricingModel: `${request.provider}/${request.model}`,
         priceVersion: 'provider',
       };
     }
-    const at = request.at === undefined ? Date.now() : typeof request.at === 'number' ? request.at : request.at.getTime();
+    const at =
+      request.at === undefined
+        ? Date.now()
+        : typeof request.at === 'number'
+          ? request.at
+          : request.at.getTime();
     const resolved = this.resolve(request.provider, request.model, at);
     if ('unpriced' in resolved) return { priced: false, reason: resolved.unpriced };
     const breakdown = resolved.slowPath
       ? catalogBreakdown(resolved, usage, at)
       : fastBreakdown(resolved.prices, usage);
-    if (!breakdown) return { priced: false, reason: `the catalog cannot price this usage for ${resolved.pricingModel}` };
+    if (!breakdown)
+      return { priced: false, reason: `the catalog cannot price this usage for ${resolved.pricingModel}` };
     let amount = 0;
     for (const type of COST_TYPES) {
       breakdown[type] *= resolved.factor;
@@ -145,7 +173,9 @@ export class Pricer {
   }
 
   private resolveUncached(provider: string, reportedModel: string, at: number): Resolved {
-    const alias = this.overrides.aliases.find((entry) => entry.provider === provider && entry.alias === reportedModel);
+    const alias = this.overrides.aliases.find(
+      (entry) => entry.provider === provider && entry.alias === reportedModel,
+    );
     const model = normalizeModel(alias?.model ?? reportedModel);
     const factor = this.discountFactor(provider, model, at);
     const override = this.modelOverride(provider, model, at);
@@ -165,11 +195,16 @@ export class Pricer {
     }
     const catalogProvider = catalogProviderId(provider);
     if (!catalogProvider) {
-      return { unpriced: `provider ${provider} is not in the price catalog: add a price override for ${model}` };
+      return {
+        unpriced: `provider ${provider} is not in the price catalog: add a price override for ${model}`,
+      };
     }
     let found: ReturnType<typeof calcPrice>;
     try {
-      found = calcPrice({ input_tokens: 1, output_tokens: 1 }, model, { providerId: catalogProvider, timestamp: new Date(at) });
+      found = calcPrice({ input_tokens: 1, output_tokens: 1 }, model, {
+        providerId: catalogProvider,
+        timestamp: new Date(at),
+      });
     } catch (error) {
       return { unpriced: `price catalog error for ${provider}/${model}: ${(error as Error).message}` };
     }
@@ -190,7 +225,9 @@ export class Pricer {
     let best: { from: number; prices: ModelPrices } | undefined;
     for (const entry of this.overrides.models) {
       if (entry.provider !== provider) continue;
-      const matches = entry.model.endsWith('*') ? model.startsWith(entry.model.slice(0, -1)) : entry.model === model;
+      const matches = entry.model.endsWith('*')
+        ? model.startsWith(entry.model.slice(0, -1))
+        : entry.model === model;
       if (!matches) continue;
       const from = entry.from ? Date.parse(entry.from) : Number.NEGATIVE_INFINITY;
       if (from <= at && (!best || from >= best.from)) best = { from, prices: entry.prices };
@@ -237,7 +274,8 @@ function fastBreakdown(prices: ModelPrice, usage: TokenUsage): Record<CostType, 
   return {
     input: (uncached * input) / 1e6,
     cache_read: (usage.cacheReadInputTokens * cacheRead) / 1e6,
-    cache_write: ((usage.cacheWriteInputTokens - oneHourWrites) * cacheWrite + oneHourWrites * cacheWrite1h) / 1e6,
+    cache_write:
+      ((usage.cacheWriteInputTokens - oneHourWrites) * cacheWrite + oneHourWrites * cacheWrite1h) / 1e6,
     output: ((usage.outputTokens - usage.reasoningOutputTokens) * output) / 1e6,
     reasoning: (usage.reasoningOutputTokens * output) / 1e6,
     other: (searches * searchPrice) / 1e3,
@@ -248,7 +286,11 @@ function fastBreakdown(prices: ModelPrice, usage: TokenUsage): Record<CostType, 
  * For models with price keys beyond the fast path (audio, images, per-request fees): the catalog
  * prices the whole call; the token parts are computed as above and the rest is `other`.
  */
-function catalogBreakdown(resolved: Resolution, usage: TokenUsage, at: number): Record<CostType, number> | undefined {
+function catalogBreakdown(
+  resolved: Resolution,
+  usage: TokenUsage,
+  at: number,
+): Record<CostType, number> | undefined {
   const units = usage.units ?? {};
   const catalogUsage: Record<string, number> = {
     input_tokens: usage.inputTokens,
@@ -274,7 +316,11 @@ function catalogBreakdown(resolved: Resolution, usage: TokenUsage, at: number): 
 }
 
 /** Converts a USD amount for display with configured rates (USD → currency); no network. */
-export function convertCurrency(amountUsd: number, currency: string, rates: Record<string, number>): number | undefined {
+export function convertCurrency(
+  amountUsd: number,
+  currency: string,
+  rates: Record<string, number>,
+): number | undefined {
   if (currency === 'USD') return amountUsd;
   const rate = rates[currency];
   return rate !== undefined && Number.isFinite(rate) && rate > 0 ? amountUsd * rate : undefined;

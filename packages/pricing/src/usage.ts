@@ -20,7 +20,13 @@ function count(value: unknown, field: string, required = false): number {
     if (required) throw new UsageError(`usage.${field} is missing`);
     return 0;
   }
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || !Number.isInteger(value) || value > 1e9) {
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < 0 ||
+    !Number.isInteger(value) ||
+    value > 1e9
+  ) {
     throw new UsageError(`usage.${field} must be a non-negative integer, got ${JSON.stringify(value)}`);
   }
   return value;
@@ -46,7 +52,10 @@ export function fromOpenAIChat(usage: Raw): TokenUsage {
     inputTokens: count(usage.prompt_tokens, 'prompt_tokens', true),
     outputTokens: count(usage.completion_tokens, 'completion_tokens'),
     // DeepSeek names its cache hits prompt_cache_hit_tokens.
-    cacheReadInputTokens: count(prompt.cached_tokens ?? usage.prompt_cache_hit_tokens, 'prompt_tokens_details.cached_tokens'),
+    cacheReadInputTokens: count(
+      prompt.cached_tokens ?? usage.prompt_cache_hit_tokens,
+      'prompt_tokens_details.cached_tokens',
+    ),
     cacheWriteInputTokens: count(prompt.cache_write_tokens, 'prompt_tokens_details.cache_write_tokens'),
     reasoningOutputTokens: count(completion.reasoning_tokens, 'completion_tokens_details.reasoning_tokens'),
   };
@@ -64,9 +73,15 @@ export function fromOpenAIResponses(usage: Raw): TokenUsage {
   return check({
     inputTokens: count(usage.input_tokens, 'input_tokens', true),
     outputTokens: count(usage.output_tokens, 'output_tokens'),
-    cacheReadInputTokens: count(usage.input_tokens_details?.cached_tokens, 'input_tokens_details.cached_tokens'),
+    cacheReadInputTokens: count(
+      usage.input_tokens_details?.cached_tokens,
+      'input_tokens_details.cached_tokens',
+    ),
     cacheWriteInputTokens: 0,
-    reasoningOutputTokens: count(usage.output_tokens_details?.reasoning_tokens, 'output_tokens_details.reasoning_tokens'),
+    reasoningOutputTokens: count(
+      usage.output_tokens_details?.reasoning_tokens,
+      'output_tokens_details.reasoning_tokens',
+    ),
   });
 }
 
@@ -80,10 +95,16 @@ export function fromAnthropic(usage: Raw): TokenUsage {
     outputTokens: count(usage.output_tokens, 'output_tokens'),
     cacheReadInputTokens: read,
     cacheWriteInputTokens: write,
-    reasoningOutputTokens: count(usage.output_tokens_details?.thinking_tokens, 'output_tokens_details.thinking_tokens'),
+    reasoningOutputTokens: count(
+      usage.output_tokens_details?.thinking_tokens,
+      'output_tokens_details.thinking_tokens',
+    ),
   };
   const units: Record<string, number> = {};
-  const oneHour = count(usage.cache_creation?.ephemeral_1h_input_tokens, 'cache_creation.ephemeral_1h_input_tokens');
+  const oneHour = count(
+    usage.cache_creation?.ephemeral_1h_input_tokens,
+    'cache_creation.ephemeral_1h_input_tokens',
+  );
   const searches = count(usage.server_tool_use?.web_search_requests, 'server_tool_use.web_search_requests');
   if (oneHour) units.cache_write_1h_input_tokens = oneHour;
   if (searches) units.web_search_requests = searches;
@@ -99,7 +120,9 @@ export function fromGemini(usage: Raw): TokenUsage {
   const candidates = count(usage.candidatesTokenCount, 'candidatesTokenCount');
   const thoughts = count(usage.thoughtsTokenCount, 'thoughtsTokenCount');
   return check({
-    inputTokens: count(usage.promptTokenCount, 'promptTokenCount', true) + count(usage.toolUsePromptTokenCount, 'toolUsePromptTokenCount'),
+    inputTokens:
+      count(usage.promptTokenCount, 'promptTokenCount', true) +
+      count(usage.toolUsePromptTokenCount, 'toolUsePromptTokenCount'),
     outputTokens: candidates + thoughts,
     cacheReadInputTokens: count(usage.cachedContentTokenCount, 'cachedContentTokenCount'),
     cacheWriteInputTokens: 0,
@@ -111,7 +134,10 @@ export function fromGemini(usage: Raw): TokenUsage {
 export function fromBedrockConverse(usage: Raw): TokenUsage {
   const uncached = count(usage.inputTokens, 'inputTokens', true);
   const read = count(usage.cacheReadInputTokens ?? usage.cacheReadInputTokenCount, 'cacheReadInputTokens');
-  const write = count(usage.cacheWriteInputTokens ?? usage.cacheWriteInputTokenCount, 'cacheWriteInputTokens');
+  const write = count(
+    usage.cacheWriteInputTokens ?? usage.cacheWriteInputTokenCount,
+    'cacheWriteInputTokens',
+  );
   return check({
     inputTokens: uncached + read + write,
     outputTokens: count(usage.outputTokens, 'outputTokens'),
@@ -128,7 +154,12 @@ export function fromBedrockConverse(usage: Raw): TokenUsage {
 export function usageFromProvider(provider: string, usage: unknown): TokenUsage {
   if (!usage || typeof usage !== 'object') throw new UsageError('usage must be a JSON object');
   const raw = usage as Raw;
-  if (provider === 'anthropic' || ((provider === 'aws.bedrock' || provider === 'gcp.vertex_ai') && 'input_tokens' in raw && !('input_tokens_details' in raw))) {
+  if (
+    provider === 'anthropic' ||
+    ((provider === 'aws.bedrock' || provider === 'gcp.vertex_ai') &&
+      'input_tokens' in raw &&
+      !('input_tokens_details' in raw))
+  ) {
     return fromAnthropic(raw);
   }
   if (provider === 'aws.bedrock') return fromBedrockConverse(raw);

@@ -25,7 +25,8 @@ const usage = (input: number, output: number, extra: Partial<TokenUsage> = {}): 
   reasoningOutputTokens: 0,
   ...extra,
 });
-const sum = (breakdown: Record<string, number>) => COST_TYPES.reduce((total, type) => total + breakdown[type]!, 0);
+const sum = (breakdown: Record<string, number>) =>
+  COST_TYPES.reduce((total, type) => total + breakdown[type]!, 0);
 
 describe('Pricer', () => {
   it('prices OpenAI cached input at the cache price and the rest at the input price', () => {
@@ -48,15 +49,30 @@ describe('Pricer', () => {
 
   it('bills reasoning at the output price, separately from visible output', () => {
     // o4-mini: $4.40 / M output.
-    const result = new Pricer().price({ provider: 'openai', model: 'o4-mini', usage: usage(100, 1000, { reasoningOutputTokens: 800 }), at: AT });
+    const result = new Pricer().price({
+      provider: 'openai',
+      model: 'o4-mini',
+      usage: usage(100, 1000, { reasoningOutputTokens: 800 }),
+      at: AT,
+    });
     if (!result.priced) throw new Error(result.reason);
     expect(result.breakdown.reasoning / result.breakdown.output).toBeCloseTo(4, 10);
   });
 
   it('applies long-context tiers to the whole request once the input crosses the threshold', () => {
     const pricer = new Pricer();
-    const small = pricer.price({ provider: 'gcp.gemini', model: 'gemini-2.5-pro', usage: usage(200_000, 1000), at: AT });
-    const large = pricer.price({ provider: 'gcp.gemini', model: 'gemini-2.5-pro', usage: usage(200_001, 1000), at: AT });
+    const small = pricer.price({
+      provider: 'gcp.gemini',
+      model: 'gemini-2.5-pro',
+      usage: usage(200_000, 1000),
+      at: AT,
+    });
+    const large = pricer.price({
+      provider: 'gcp.gemini',
+      model: 'gemini-2.5-pro',
+      usage: usage(200_001, 1000),
+      at: AT,
+    });
     if (!small.priced || !large.priced) throw new Error('unpriced');
     expect(small.breakdown.input).toBeCloseTo((200_000 * 1.25) / 1e6, 12);
     expect(large.breakdown.input).toBeCloseTo((200_001 * 2.5) / 1e6, 12);
@@ -65,7 +81,11 @@ describe('Pricer', () => {
 
   it('agrees with the catalog on the total for every model of the main providers', () => {
     const pricer = new Pricer();
-    const shapes = [usage(1000, 500), usage(12_000, 800, { cacheReadInputTokens: 9000, reasoningOutputTokens: 300 }), usage(300_000, 2000, { cacheWriteInputTokens: 50_000 })];
+    const shapes = [
+      usage(1000, 500),
+      usage(12_000, 800, { cacheReadInputTokens: 9000, reasoningOutputTokens: 300 }),
+      usage(300_000, 2000, { cacheWriteInputTokens: 50_000 }),
+    ];
     let compared = 0;
     const providers: Array<[string, string]> = [
       ['openai', 'openai'],
@@ -85,7 +105,12 @@ describe('Pricer', () => {
           let theirs: ReturnType<typeof calcPrice> = null;
           try {
             theirs = calcPrice(
-              { input_tokens: shape.inputTokens, output_tokens: shape.outputTokens, cache_read_tokens: shape.cacheReadInputTokens, cache_write_tokens: shape.cacheWriteInputTokens },
+              {
+                input_tokens: shape.inputTokens,
+                output_tokens: shape.outputTokens,
+                cache_read_tokens: shape.cacheReadInputTokens,
+                cache_write_tokens: shape.cacheWriteInputTokens,
+              },
               model.id,
               { providerId: catalogId, timestamp: new Date(AT) },
             );
@@ -102,14 +127,29 @@ describe('Pricer', () => {
   });
 
   it('reports an unknown model as unpriced with the reason, never as $0', () => {
-    const result = new Pricer().price({ provider: 'openai', model: 'gpt-nonexistent-9', usage: usage(10, 10), at: AT });
+    const result = new Pricer().price({
+      provider: 'openai',
+      model: 'gpt-nonexistent-9',
+      usage: usage(10, 10),
+      at: AT,
+    });
     expect(result).toEqual({ priced: false, reason: expect.stringContaining('not in the price catalog') });
-    const local = new Pricer().price({ provider: 'vllm', model: 'meta-llama/Llama-3.1-8B', usage: usage(10, 10), at: AT });
+    const local = new Pricer().price({
+      provider: 'vllm',
+      model: 'meta-llama/Llama-3.1-8B',
+      usage: usage(10, 10),
+      at: AT,
+    });
     expect(local.priced).toBe(false);
   });
 
   it('never prices a fine-tuned model as its base model', () => {
-    const result = new Pricer().price({ provider: 'openai', model: 'ft:gpt-4o-mini-2024-07-18:acme::abc123', usage: usage(10, 10), at: AT });
+    const result = new Pricer().price({
+      provider: 'openai',
+      model: 'ft:gpt-4o-mini-2024-07-18:acme::abc123',
+      usage: usage(10, 10),
+      at: AT,
+    });
     expect(result.priced).toBe(false);
   });
 
@@ -122,15 +162,23 @@ describe('Pricer', () => {
     expect(priced('gcp.gemini', 'models/gemini-2.5-pro')).toBe('google/gemini-2.5-pro');
     expect(priced('anthropic', 'claude-sonnet-4-20250514')).toBe('anthropic/claude-sonnet-4-0');
     expect(priced('aws.bedrock', 'us.anthropic.claude-3-7-sonnet-20250219-v1:0')).toMatch(/^aws\//);
-    expect(priced('aws.bedrock', 'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0')).toBe(
-      priced('aws.bedrock', 'us.anthropic.claude-3-7-sonnet-20250219-v1:0'),
-    );
+    expect(
+      priced(
+        'aws.bedrock',
+        'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0',
+      ),
+    ).toBe(priced('aws.bedrock', 'us.anthropic.claude-3-7-sonnet-20250219-v1:0'));
     expect(priced('gcp.vertex_ai', 'claude-3-5-sonnet-v2@20241022')).toMatch(/claude-3-5-sonnet/);
     expect(priced('openrouter', 'anthropic/claude-3.5-sonnet')).toMatch(/^openrouter\//);
   });
 
   it('uses the provider-reported cost when the response carries one', () => {
-    const result = new Pricer().price({ provider: 'openrouter', model: 'anthropic/claude-3.5-sonnet', usage: usage(10, 5), providerCostUsd: 0.00042 });
+    const result = new Pricer().price({
+      provider: 'openrouter',
+      model: 'anthropic/claude-3.5-sonnet',
+      usage: usage(10, 5),
+      providerCostUsd: 0.00042,
+    });
     expect(result).toMatchObject({ priced: true, amountUsd: 0.00042, source: 'provider' });
   });
 
@@ -139,28 +187,72 @@ describe('Pricer', () => {
       overrides: {
         models: [
           { provider: 'vllm', model: 'meta-llama/*', prices: { input_mtok: 0.1, output_mtok: 0.2 } },
-          { provider: 'openai', model: 'ft:gpt-4o-mini-2024-07-18:acme::abc123', prices: { input_mtok: 0.3, output_mtok: 1.2, cache_read_mtok: 0.15 } },
-          { provider: 'openai', model: 'gpt-4o-mini', prices: { input_mtok: 1, output_mtok: 1 }, from: '2027-01-01' },
+          {
+            provider: 'openai',
+            model: 'ft:gpt-4o-mini-2024-07-18:acme::abc123',
+            prices: { input_mtok: 0.3, output_mtok: 1.2, cache_read_mtok: 0.15 },
+          },
+          {
+            provider: 'openai',
+            model: 'gpt-4o-mini',
+            prices: { input_mtok: 1, output_mtok: 1 },
+            from: '2027-01-01',
+          },
         ],
         aliases: [{ provider: 'azure.ai.openai', alias: 'prod-gpt4o', model: 'gpt-4o' }],
         discounts: [{ provider: 'anthropic', percent: 20 }],
       },
     });
-    const llama = pricer.price({ provider: 'vllm', model: 'meta-llama/Llama-3.1-8B', usage: usage(1_000_000, 1_000_000), at: AT });
+    const llama = pricer.price({
+      provider: 'vllm',
+      model: 'meta-llama/Llama-3.1-8B',
+      usage: usage(1_000_000, 1_000_000),
+      at: AT,
+    });
     expect(llama).toMatchObject({ priced: true, pricingModel: 'override:vllm/meta-llama/Llama-3.1-8B' });
     if (llama.priced) expect(llama.amountUsd).toBeCloseTo(0.3, 12);
-    const ft = pricer.price({ provider: 'openai', model: 'ft:gpt-4o-mini-2024-07-18:acme::abc123', usage: usage(1_000_000, 0), at: AT });
+    const ft = pricer.price({
+      provider: 'openai',
+      model: 'ft:gpt-4o-mini-2024-07-18:acme::abc123',
+      usage: usage(1_000_000, 0),
+      at: AT,
+    });
     if (ft.priced) expect(ft.amountUsd).toBeCloseTo(0.3, 12);
     else throw new Error(ft.reason);
-    const azure = pricer.price({ provider: 'azure.ai.openai', model: 'prod-gpt4o', usage: usage(1000, 100), at: AT });
+    const azure = pricer.price({
+      provider: 'azure.ai.openai',
+      model: 'prod-gpt4o',
+      usage: usage(1000, 100),
+      at: AT,
+    });
     expect(azure).toMatchObject({ priced: true, pricingModel: 'azure/gpt-4o' });
-    const base = new Pricer().price({ provider: 'anthropic', model: 'claude-sonnet-4-20250514', usage: usage(1000, 100), at: AT });
-    const discounted = pricer.price({ provider: 'anthropic', model: 'claude-sonnet-4-20250514', usage: usage(1000, 100), at: AT });
+    const base = new Pricer().price({
+      provider: 'anthropic',
+      model: 'claude-sonnet-4-20250514',
+      usage: usage(1000, 100),
+      at: AT,
+    });
+    const discounted = pricer.price({
+      provider: 'anthropic',
+      model: 'claude-sonnet-4-20250514',
+      usage: usage(1000, 100),
+      at: AT,
+    });
     if (!base.priced || !discounted.priced) throw new Error('unpriced');
     expect(discounted.amountUsd).toBeCloseTo(base.amountUsd * 0.8, 15);
     expect(sum(discounted.breakdown)).toBeCloseTo(discounted.amountUsd, 15);
-    const before = pricer.price({ provider: 'openai', model: 'gpt-4o-mini', usage: usage(1_000_000, 0), at: AT });
-    const after = pricer.price({ provider: 'openai', model: 'gpt-4o-mini', usage: usage(1_000_000, 0), at: Date.parse('2027-02-01') });
+    const before = pricer.price({
+      provider: 'openai',
+      model: 'gpt-4o-mini',
+      usage: usage(1_000_000, 0),
+      at: AT,
+    });
+    const after = pricer.price({
+      provider: 'openai',
+      model: 'gpt-4o-mini',
+      usage: usage(1_000_000, 0),
+      at: Date.parse('2027-02-01'),
+    });
     if (!before.priced || !after.priced) throw new Error('unpriced');
     expect(before.amountUsd).toBeCloseTo(0.15, 12);
     expect(after.amountUsd).toBeCloseTo(1, 12);
@@ -170,13 +262,18 @@ describe('Pricer', () => {
     const pricer = new Pricer();
     const call = { provider: 'ollama', model: 'llama3.2', usage: usage(1000, 1000), at: AT };
     expect(pricer.price(call).priced).toBe(false);
-    pricer.setOverrides({ models: [{ provider: 'ollama', model: 'llama3.2', prices: { input_mtok: 0, output_mtok: 0 } }] });
+    pricer.setOverrides({
+      models: [{ provider: 'ollama', model: 'llama3.2', prices: { input_mtok: 0, output_mtok: 0 } }],
+    });
     expect(pricer.price(call)).toMatchObject({ priced: true, amountUsd: 0 });
   });
 
   it('rejects malformed overrides files naming the file and the path', () => {
     const file = path.join(os.tmpdir(), `tokenmeter-prices-${process.pid}.yaml`);
-    writeFileSync(file, 'models:\n  - provider: openai\n    model: x\n    prices: { input_mtok: -1, output_mtok: 2 }\n    colour: red\n');
+    writeFileSync(
+      file,
+      'models:\n  - provider: openai\n    model: x\n    prices: { input_mtok: -1, output_mtok: 2 }\n    colour: red\n',
+    );
     expect(() => loadOverridesFile(file)).toThrow(OverridesError);
     try {
       loadOverridesFile(file);
@@ -195,30 +292,56 @@ describe('Pricer', () => {
 
 describe('provider usage wire formats', () => {
   it('reads OpenAI, Anthropic and Gemini usage into the conventions shape', () => {
-    expect(fromOpenAIChat({ prompt_tokens: 1200, completion_tokens: 300, prompt_tokens_details: { cached_tokens: 1000 }, completion_tokens_details: { reasoning_tokens: 100 } })).toMatchObject({
+    expect(
+      fromOpenAIChat({
+        prompt_tokens: 1200,
+        completion_tokens: 300,
+        prompt_tokens_details: { cached_tokens: 1000 },
+        completion_tokens_details: { reasoning_tokens: 100 },
+      }),
+    ).toMatchObject({
       inputTokens: 1200,
       cacheReadInputTokens: 1000,
       outputTokens: 300,
       reasoningOutputTokens: 100,
     });
-    expect(fromAnthropic({ input_tokens: 50, cache_read_input_tokens: 8000, cache_creation_input_tokens: 2000, output_tokens: 400 })).toMatchObject({
+    expect(
+      fromAnthropic({
+        input_tokens: 50,
+        cache_read_input_tokens: 8000,
+        cache_creation_input_tokens: 2000,
+        output_tokens: 400,
+      }),
+    ).toMatchObject({
       inputTokens: 10050,
       cacheReadInputTokens: 8000,
       cacheWriteInputTokens: 2000,
     });
-    expect(fromGemini({ promptTokenCount: 5000, cachedContentTokenCount: 4000, candidatesTokenCount: 200, thoughtsTokenCount: 300, totalTokenCount: 5500 })).toMatchObject({
+    expect(
+      fromGemini({
+        promptTokenCount: 5000,
+        cachedContentTokenCount: 4000,
+        candidatesTokenCount: 200,
+        thoughtsTokenCount: 300,
+        totalTokenCount: 5500,
+      }),
+    ).toMatchObject({
       inputTokens: 5000,
       cacheReadInputTokens: 4000,
       outputTokens: 500,
       reasoningOutputTokens: 300,
     });
-    expect(usageFromProvider('aws.bedrock', { inputTokens: 10, outputTokens: 5, cacheReadInputTokens: 90 })).toMatchObject({ inputTokens: 100 });
+    expect(
+      usageFromProvider('aws.bedrock', { inputTokens: 10, outputTokens: 5, cacheReadInputTokens: 90 }),
+    ).toMatchObject({ inputTokens: 100 });
   });
 
   it('rejects negative, NaN, string and inconsistent counts with a message', () => {
     expect(() => fromOpenAIChat({ prompt_tokens: -1 })).toThrow(/prompt_tokens/);
     expect(() => fromOpenAIChat({ prompt_tokens: '12' })).toThrow(/non-negative integer/);
-    expect(() => fromOpenAIChat({ prompt_tokens: 10, prompt_tokens_details: { cached_tokens: 50 } })).toThrow(/exceed/);
+    expect(() => fromOpenAIChat({ prompt_tokens: 10, prompt_tokens_details: { cached_tokens: 50 } })).toThrow(
+      /exceed/,
+    );
     expect(() => usageFromProvider('openai', null)).toThrow(/object/);
   });
 });

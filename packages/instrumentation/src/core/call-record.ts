@@ -90,7 +90,6 @@ export interface CallPricer {
   }): CallCost;
 }
 
-
 export const EMPTY_USAGE: Readonly<TokenUsage> = Object.freeze({
   inputTokens: 0,
   outputTokens: 0,

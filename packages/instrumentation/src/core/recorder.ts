@@ -12,7 +12,14 @@ import {
   trace,
 } from '@opentelemetry/api';
 import * as sc from '../semconv.js';
-import type { CallCost, CallPricer, CallRecord, CallRequest, CallResponse, TokenUsage } from './call-record.js';
+import type {
+  CallCost,
+  CallPricer,
+  CallRecord,
+  CallRequest,
+  CallResponse,
+  TokenUsage,
+} from './call-record.js';
 import { CounterGroups } from './cumulative-counter.js';
 import { countTokens, estimateInputTokens } from './estimate.js';
 import { SelfMetrics } from './self-metrics.js';
@@ -375,7 +382,8 @@ export class Recorder {
         attributes[sc.ATTR_GEN_AI_USAGE_COST_CURRENCY] = cost.currency;
         attributes[sc.ATTR_GEN_AI_USAGE_COST_SOURCE] = cost.source;
         attributes[sc.ATTR_TOKENMETER_PRICING_MODEL] = cost.pricingModel;
-        for (const type of COST_TYPES) attributes[`${sc.ATTR_TOKENMETER_COST_PREFIX}${type}`] = cost.breakdown[type];
+        for (const type of COST_TYPES)
+          attributes[`${sc.ATTR_TOKENMETER_COST_PREFIX}${type}`] = cost.breakdown[type];
       } else if (cost) {
         attributes[sc.ATTR_TOKENMETER_PRICING_STATUS] = 'unpriced';
         attributes[sc.ATTR_TOKENMETER_PRICING_REASON] = cost.reason;
