@@ -273,10 +273,10 @@ function fastBreakdown(prices: ModelPrice, usage: TokenUsage): Record<CostType, 
   const searchPrice = tieredPrice(prices.web_searches_kcount, total) ?? 0;
   return {
     input: (uncached * input) / 1e6,
+    output: ((usage.outputTokens - usage.reasoningOutputTokens) * output) / 1e6,
     cache_read: (usage.cacheReadInputTokens * cacheRead) / 1e6,
     cache_write:
       ((usage.cacheWriteInputTokens - oneHourWrites) * cacheWrite + oneHourWrites * cacheWrite1h) / 1e6,
-    output: ((usage.outputTokens - usage.reasoningOutputTokens) * output) / 1e6,
     reasoning: (usage.reasoningOutputTokens * output) / 1e6,
     other: (searches * searchPrice) / 1e3,
   };
