@@ -35,6 +35,7 @@ for (const span of spans.getFinishedSpans()) {
     output: 0,
     reasoning: 0,
     estimated: 0,
+    usd: 0,
   };
   row.calls++;
   row.input += a['gen_ai.usage.input_tokens'] ?? 0;
@@ -43,9 +44,10 @@ for (const span of spans.getFinishedSpans()) {
   row.output += a['gen_ai.usage.output_tokens'] ?? 0;
   row.reasoning += a['gen_ai.usage.reasoning.output_tokens'] ?? 0;
   if (a['tokenmeter.usage.estimated']) row.estimated++;
+  row.usd += a['gen_ai.usage.cost.amount'] ?? 0;
   rows.set(key, row);
 }
-console.log('Tokens metered per provider and model:');
+console.log('Tokens and cost metered per provider and model:');
 console.table(
   [...rows].map(([model, r]) => ({
     'provider model (operation)': model,
@@ -56,14 +58,16 @@ console.table(
     output: r.output,
     reasoning: r.reasoning,
     estimated: r.estimated,
+    'cost USD': r.usd.toFixed(6),
   })),
 );
 
 const exposition = await (await fetch(metricsUrl)).text();
-const sample = exposition
-  .split('\n')
-  .filter((line) => line.startsWith('tokenmeter_tokens_total{'))
-  .slice(0, 5);
+const lines = exposition.split('\n').filter((line) => line.includes('gen_ai_request_model="gpt-4o-mini"'));
+const sample = [
+  ...lines.filter((line) => line.startsWith('tokenmeter_tokens_total{')).slice(0, 3),
+  ...lines.filter((line) => line.startsWith('tokenmeter_cost_usd_total{')).slice(0, 3),
+];
 console.log(`\nPrometheus metrics at ${metricsUrl} — for example:`);
 for (const line of sample) console.log(`  ${line}`);
 

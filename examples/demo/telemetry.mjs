@@ -9,6 +9,7 @@ import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { AnthropicInstrumentation, OpenAIInstrumentation } from '@tokenmeter/instrumentation';
+import { Pricer } from '@tokenmeter/pricing';
 
 register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -26,8 +27,10 @@ export const metricsUrl = `http://${host}:${port}/metrics`;
 export const meterProvider = new MeterProvider({ readers: [prometheus] });
 metrics.setGlobalMeterProvider(meterProvider);
 
+// Every call is priced from the @pydantic/genai-prices catalog (no network).
+const pricer = new Pricer();
 registerInstrumentations({
   tracerProvider,
   meterProvider,
-  instrumentations: [new OpenAIInstrumentation(), new AnthropicInstrumentation()],
+  instrumentations: [new OpenAIInstrumentation({ pricer }), new AnthropicInstrumentation({ pricer })],
 });

@@ -1,10 +1,6 @@
 export { catalogProviderId, normalizeModel } from './catalog-ids.js';
-export {
-  loadOverridesFile,
-  OverridesError,
-  type PriceOverrides,
-  validateOverrides,
-} from './overrides.js';
+export { OverridesError } from './errors.js';
+export { loadOverridesFile, type PriceOverrides, validateOverrides } from './overrides.js';
 export {
   CATALOG_VERSION,
   COST_TYPES,

@@ -1,4 +1,5 @@
-import { calcPrice, type ModelPrice, type TieredPrices } from '@pydantic/genai-prices';
+import { createRequire } from 'node:module';
+import type { calcPrice as CalcPrice, ModelPrice, TieredPrices } from '@pydantic/genai-prices';
 import { catalogProviderId, isFineTuned, normalizeModel } from './catalog-ids.js';
 import {
   type ModelPrices,
@@ -54,6 +55,14 @@ export interface PricerOptions {
   overrides?: PriceOverrides | undefined;
 }
 
+// The catalog (~7 MiB of prices) loads on the first price, not at import.
+const requireHere = createRequire(import.meta.url);
+let catalogCalcPrice: typeof CalcPrice | undefined;
+function calcPrice(...args: Parameters<typeof CalcPrice>): ReturnType<typeof CalcPrice> {
+  catalogCalcPrice ??= (requireHere('@pydantic/genai-prices') as { calcPrice: typeof CalcPrice }).calcPrice;
+  return catalogCalcPrice(...args);
+}
+
 /** The catalog's package version, reported as the price version. */
 export const CATALOG_VERSION = 'genai-prices@0.1.8';
 
@@ -93,7 +102,7 @@ export class Pricer {
   private readonly memo = new Map<string, Map<string, { minute: number; resolved: Resolved }>>();
 
   constructor(options: PricerOptions = {}) {
-    this.overrides = validateOverrides(options.overrides ?? {});
+    this.overrides = validateOverrides(options.overrides);
   }
 
   /** Replaces the overrides (runtime reload); takes effect for the next call priced. */
@@ -181,7 +190,7 @@ export class Pricer {
     const override = this.modelOverride(provider, model, at);
     if (override) {
       return {
-        prices: override as ModelPrice,
+        prices: override as unknown as ModelPrice,
         pricingModel: `override:${provider}/${model}`,
         priceVersion: 'override',
         factor,
