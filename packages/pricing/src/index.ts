@@ -1,6 +1,11 @@
 export { catalogProviderId, normalizeModel } from './catalog-ids.js';
 export { OverridesError } from './errors.js';
-export { loadOverridesFile, type PriceOverrides, validateOverrides } from './overrides.js';
+export {
+  loadOverridesFile,
+  type PriceOverrides,
+  validateOverrides,
+  watchOverridesFile,
+} from './overrides.js';
 export {
   CATALOG_VERSION,
   COST_TYPES,

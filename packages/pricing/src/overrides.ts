@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { OverridesError } from './errors.js';
@@ -118,4 +118,28 @@ export function loadOverridesFile(file: string): ValidOverrides {
     throw new OverridesError(file, [`not valid ${json ? 'JSON' : 'YAML'}: ${(error as Error).message}`]);
   }
   return validateOverrides(value, file);
+}
+
+/**
+ * Re-reads an overrides file whenever it changes and hands the result to `apply` (for example
+ * `pricer.setOverrides`), so prices can be corrected without restarting the app. A file that fails
+ * validation is reported through `onError` and the previous overrides stay in force. Returns a
+ * function that stops watching.
+ */
+export function watchOverridesFile(
+  file: string,
+  apply: (overrides: ValidOverrides) => void,
+  onError: (error: Error) => void = () => {},
+): () => void {
+  // Polling survives editors that replace the file (rename) and works on every filesystem.
+  const listener = (current: { mtimeMs: number }, previous: { mtimeMs: number }) => {
+    if (current.mtimeMs === previous.mtimeMs) return;
+    try {
+      apply(loadOverridesFile(file));
+    } catch (error) {
+      onError(error as Error);
+    }
+  };
+  watchFile(file, { interval: 250, persistent: false }, listener);
+  return () => unwatchFile(file, listener);
 }

@@ -29,7 +29,17 @@ export interface PriceRequest {
   providerCostUsd?: number | undefined;
   /** When the call happened (prices change over time); default now. */
   at?: Date | number | undefined;
+  /**
+   * The service tier the provider says it served (`default`, `flex`, `batch`, `priority`, …).
+   * Batch and flex cost half the standard price at OpenAI and Anthropic; priority is not in the
+   * catalog, so it is reported unpriced rather than at a wrong (standard) price.
+   */
+  serviceTier?: string | undefined;
 }
+
+/** Service tiers priced as a fraction of the standard price; tiers not listed are standard. */
+const TIER_FACTORS: Record<string, number> = { flex: 0.5, batch: 0.5 };
+const UNPRICED_TIERS = new Set(['priority', 'scale']);
 
 export interface Priced {
   priced: true;
@@ -137,6 +147,11 @@ export class Pricer {
         priceVersion: 'provider',
       };
     }
+    const tier = request.serviceTier;
+    if (tier !== undefined && UNPRICED_TIERS.has(tier)) {
+      return { priced: false, reason: `the ${tier} service tier has no catalog price: add a price override` };
+    }
+    const tierFactor = tier === undefined ? 1 : (TIER_FACTORS[tier] ?? 1);
     const at =
       request.at === undefined
         ? Date.now()
@@ -152,7 +167,7 @@ export class Pricer {
       return { priced: false, reason: `the catalog cannot price this usage for ${resolved.pricingModel}` };
     let amount = 0;
     for (const type of COST_TYPES) {
-      breakdown[type] *= resolved.factor;
+      breakdown[type] *= resolved.factor * tierFactor;
       amount += breakdown[type];
     }
     return {

@@ -345,3 +345,49 @@ describe('provider usage wire formats', () => {
     expect(() => usageFromProvider('openai', null)).toThrow(/object/);
   });
 });
+
+describe('service tiers and reloading', () => {
+  it('prices batch and flex at half the standard price and leaves priority unpriced', () => {
+    const pricer = new Pricer();
+    const call = { provider: 'openai', model: 'gpt-4o', usage: usage(10_000, 1000), at: AT };
+    const standard = pricer.price({ ...call, serviceTier: 'default' });
+    const flex = pricer.price({ ...call, serviceTier: 'flex' });
+    if (!standard.priced || !flex.priced) throw new Error('unpriced');
+    expect(flex.amountUsd).toBeCloseTo(standard.amountUsd / 2, 15);
+    expect(pricer.price({ ...call, serviceTier: 'priority' }).priced).toBe(false);
+  });
+
+  it('reloads prices when the overrides file changes', async () => {
+    const { watchOverridesFile } = await import('../src/index.js');
+    const file = path.join(os.tmpdir(), `tokenmeter-watch-${process.pid}.yaml`);
+    writeFileSync(file, 'models: []\n');
+    const pricer = new Pricer();
+    const call = { provider: 'ollama', model: 'llama3.2', usage: usage(1_000_000, 0), at: AT };
+    const errors: Error[] = [];
+    const stop = watchOverridesFile(
+      file,
+      (overrides) => pricer.setOverrides(overrides),
+      (error) => errors.push(error),
+    );
+    try {
+      expect(pricer.price(call).priced).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      writeFileSync(
+        file,
+        'models:\n  - { provider: ollama, model: llama3.2, prices: { input_mtok: 0.05, output_mtok: 0.05 } }\n',
+      );
+      const deadline = Date.now() + 5000;
+      while (!pricer.price(call).priced && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(pricer.price(call)).toMatchObject({ priced: true, amountUsd: expect.closeTo(0.05, 12) });
+      writeFileSync(file, 'models: [{ provider: ollama }]\n');
+      const errorDeadline = Date.now() + 5000;
+      while (errors.length === 0 && Date.now() < errorDeadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(errors[0]?.message).toContain(file);
+      expect(pricer.price(call).priced).toBe(true);
+    } finally {
+      stop();
+    }
+  });
+});

@@ -61,6 +61,8 @@ export interface CallRecord extends CallRequest {
   startTimeMs: number;
   durationSeconds: number;
   timeToFirstChunkSeconds: number | undefined;
+  /** The service tier the provider reports having served (default, flex, batch, priority…). */
+  serviceTier?: string | undefined;
   /** Set when a pricer is configured and the call has usage. */
   cost?: CallCost | undefined;
 }
@@ -87,6 +89,7 @@ export interface CallPricer {
     usage: TokenUsage;
     providerCostUsd?: number | undefined;
     at?: number | undefined;
+    serviceTier?: string | undefined;
   }): CallCost;
 }
 

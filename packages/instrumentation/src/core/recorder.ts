@@ -273,6 +273,10 @@ export class Recorder {
         handle.firstChunkPerf === undefined ? undefined : (handle.firstChunkPerf - handle.startPerf) / 1000,
     };
 
+    const tier =
+      response?.attributes?.[sc.ATTR_OPENAI_RESPONSE_SERVICE_TIER] ??
+      response?.attributes?.[sc.ATTR_ANTHROPIC_RESPONSE_SERVICE_TIER];
+    if (typeof tier === 'string') record.serviceTier = tier;
     record.cost = this.priceCall(record);
     const ctxAttributes = this.contextAttributes(handle.parentContext);
     this.annotateSpan(span, record, response, args, ctxAttributes?.span);
@@ -310,6 +314,7 @@ export class Recorder {
         usage: record.usage,
         providerCostUsd: record.providerCostUsd,
         at: record.startTimeMs,
+        serviceTier: record.serviceTier,
       };
       let cost = pricer.price(request);
       if (!cost.priced && record.requestModel !== undefined && record.requestModel !== primary) {
