@@ -315,14 +315,16 @@ function catalogBreakdown(
   usage: TokenUsage,
   at: number,
 ): Record<CostType, number> | undefined {
-  const units = usage.units ?? {};
   const catalogUsage: Record<string, number> = {
     input_tokens: usage.inputTokens,
     output_tokens: usage.outputTokens,
     cache_read_tokens: usage.cacheReadInputTokens,
     cache_write_tokens: usage.cacheWriteInputTokens,
   };
-  for (const [key, value] of Object.entries(units)) if (key.endsWith('_tokens')) catalogUsage[key] = value;
+  for (const key of CATALOG_UNIT_KEYS) {
+    const value = usage.units?.[key];
+    if (value !== undefined) catalogUsage[key] = value;
+  }
   let result: ReturnType<typeof calcPrice>;
   try {
     result = calcPrice(catalogUsage, resolved.catalogModel, {
@@ -333,11 +335,30 @@ function catalogBreakdown(
     return undefined;
   }
   if (!result) return undefined;
+  // The total is the catalog's; the split by type is the token arithmetic, scaled down when the
+  // catalog prices some of those tokens lower (audio, images) so the parts still add up exactly.
   const parts = fastBreakdown(resolved.prices, usage);
   const tokens = parts.input + parts.cache_read + parts.cache_write + parts.output + parts.reasoning;
-  parts.other = Math.max(0, result.total_price - tokens);
+  if (tokens > result.total_price && tokens > 0) {
+    const scale = result.total_price / tokens;
+    for (const type of ['input', 'output', 'cache_read', 'cache_write', 'reasoning'] as const)
+      parts[type] *= scale;
+    parts.other = 0;
+  } else {
+    parts.other = result.total_price - tokens;
+  }
   return parts;
 }
+
+/** Usage units the catalog prices besides text tokens (its own usage key names). */
+const CATALOG_UNIT_KEYS = [
+  'input_audio_tokens',
+  'output_audio_tokens',
+  'cache_audio_read_tokens',
+  'input_image_tokens',
+  'output_image_tokens',
+  'audio_seconds',
+] as const;
 
 /** Converts a USD amount for display with configured rates (USD → currency); no network. */
 export function convertCurrency(

@@ -391,3 +391,38 @@ describe('service tiers and reloading', () => {
     }
   });
 });
+
+describe('units beyond text tokens', () => {
+  it('prices image and audio tokens through the catalog, with a breakdown that adds up', () => {
+    const pricer = new Pricer();
+    const image = pricer.price({
+      provider: 'openai',
+      model: 'gpt-image-1',
+      usage: usage(50, 4160, { units: { input_image_tokens: 0, output_image_tokens: 4160, images: 1 } }),
+      at: AT,
+    });
+    if (!image.priced) throw new Error(image.reason);
+    const expected = calcPrice(
+      { input_tokens: 50, output_tokens: 4160, input_image_tokens: 0, output_image_tokens: 4160 },
+      'gpt-image-1',
+      { providerId: 'openai', timestamp: new Date(AT) },
+    );
+    expect(image.amountUsd).toBeCloseTo(expected!.total_price, 12);
+    expect(sum(image.breakdown)).toBeCloseTo(image.amountUsd, 12);
+
+    const audio = pricer.price({
+      provider: 'gcp.gemini',
+      model: 'gemini-2.5-flash',
+      usage: usage(10_000, 500, { units: { input_audio_tokens: 8000 } }),
+      at: AT,
+    });
+    if (!audio.priced) throw new Error(audio.reason);
+    const audioExpected = calcPrice(
+      { input_tokens: 10_000, output_tokens: 500, input_audio_tokens: 8000 },
+      'gemini-2.5-flash',
+      { providerId: 'google', timestamp: new Date(AT) },
+    );
+    expect(audio.amountUsd).toBeCloseTo(audioExpected!.total_price, 12);
+    expect(sum(audio.breakdown)).toBeCloseTo(audio.amountUsd, 12);
+  });
+});

@@ -203,7 +203,12 @@ function readResponse(kind: Kind, data: any, body: Body): CallResponse {
     case 'images': {
       const images = Array.isArray(data?.data) ? data.data.length : 0;
       const usage = responsesUsage(data?.usage) ?? zeroUsage();
+      // gpt-image models bill image tokens at their own prices: name them as the catalog does.
       usage.units = { images };
+      if (data?.usage) {
+        usage.units.input_image_tokens = countOrZero(data.usage.input_tokens_details?.image_tokens);
+        usage.units.output_image_tokens = usage.outputTokens;
+      }
       return { usage, providerUsage: data?.usage };
     }
     case 'speech': {
@@ -219,7 +224,11 @@ function readResponse(kind: Kind, data: any, body: Body): CallResponse {
           providerUsage: usage,
         };
       }
-      return { usage: responsesUsage(usage), providerUsage: usage };
+      // gpt-4o-transcribe: the input is audio tokens.
+      const tokens = responsesUsage(usage);
+      if (tokens)
+        tokens.units = { input_audio_tokens: countOrZero(usage?.input_token_details?.audio_tokens) };
+      return { usage: tokens, providerUsage: usage };
     }
   }
 }
