@@ -147,6 +147,13 @@ export class Pricer {
         priceVersion: 'provider',
       };
     }
+    const unpricedUnit = unitWithoutPrice(usage);
+    if (unpricedUnit) {
+      return {
+        priced: false,
+        reason: `billed in ${unpricedUnit}, which the catalog does not price: add a price override`,
+      };
+    }
     const tier = request.serviceTier;
     if (tier !== undefined && UNPRICED_TIERS.has(tier)) {
       return { priced: false, reason: `the ${tier} service tier has no catalog price: add a price override` };
@@ -348,6 +355,18 @@ function catalogBreakdown(
     parts.other = result.total_price - tokens;
   }
   return parts;
+}
+
+/**
+ * A call billed only in units the catalog has no price for (images counted per image, speech per
+ * character) would otherwise come out at $0 from its zero tokens: report it unpriced instead.
+ */
+function unitWithoutPrice(usage: TokenUsage): string | undefined {
+  if (!usage.units || usage.inputTokens + usage.outputTokens > 0) return undefined;
+  for (const [unit, value] of Object.entries(usage.units)) {
+    if (value > 0 && !(CATALOG_UNIT_KEYS as readonly string[]).includes(unit)) return unit;
+  }
+  return undefined;
 }
 
 /** Usage units the catalog prices besides text tokens (its own usage key names). */

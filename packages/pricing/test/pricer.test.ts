@@ -426,3 +426,23 @@ describe('units beyond text tokens', () => {
     expect(sum(audio.breakdown)).toBeCloseTo(audio.amountUsd, 12);
   });
 });
+
+describe('calls billed in units the catalog does not price', () => {
+  it('reports per-image and per-character billing as unpriced, not $0', () => {
+    const pricer = new Pricer();
+    const dalle = pricer.price({
+      provider: 'openai',
+      model: 'dall-e-3',
+      usage: usage(0, 0, { units: { images: 2 } }),
+      at: AT,
+    });
+    expect(dalle).toMatchObject({ priced: false, reason: expect.stringContaining('images') });
+    const speech = pricer.price({
+      provider: 'openai',
+      model: 'gpt-4o-mini-tts',
+      usage: usage(0, 0, { units: { input_characters: 40 } }),
+      at: AT,
+    });
+    expect(speech).toMatchObject({ priced: false, reason: expect.stringContaining('input_characters') });
+  });
+});
