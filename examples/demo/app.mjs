@@ -1,5 +1,5 @@
 // A small app that uses the real OpenAI and Anthropic SDKs the way apps do. Nothing in it knows
-// about Tokenmeter: telemetry.mjs is loaded first (`node --import ./telemetry.mjs app.mjs`).
+// about Tokenmeter: it is loaded with `node --import @tokenmeter/node/register`.
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 

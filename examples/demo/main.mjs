@@ -1,10 +1,12 @@
+// The demo app. Nothing in it knows about Tokenmeter except the summary at the end, which reads the
+// Prometheus endpoint the one require serves — exactly what Prometheus would scrape.
 import { startMockLlmServer } from '@tokenmeter/mock-llm';
 import { runWorkload } from './app.mjs';
-import { metricsUrl, spans } from './telemetry.mjs';
 
 const keepServing = process.argv.includes('--serve');
+const metricsUrl = `http://${process.env.OTEL_EXPORTER_PROMETHEUS_HOST}:${process.env.OTEL_EXPORTER_PROMETHEUS_PORT}/metrics`;
 const mock = await startMockLlmServer();
-console.log(`mock OpenAI + Anthropic APIs on ${mock.url} (loopback)`);
+console.log(`mock OpenAI + Anthropic APIs on ${mock.url} (loopback); metrics on ${metricsUrl}`);
 
 let calls = 0;
 const rounds = 3;
@@ -19,60 +21,45 @@ const progress = () => {
   else if (calls % Math.ceil(total / 4) === 0 || calls === total) process.stdout.write(`${bar}\n`);
 };
 await runWorkload({ openaiBaseURL: `${mock.url}/v1`, anthropicBaseURL: mock.url, rounds, onCall: progress });
-process.stdout.write('\n\n');
+process.stdout.write('\n');
 
-// Summary of what Tokenmeter recorded, from its spans.
+// Summary from the exposition format: tokens by type and spend per provider and model.
+const exposition = await (await fetch(metricsUrl)).text();
 const rows = new Map();
-for (const span of spans.getFinishedSpans()) {
-  const a = span.attributes;
-  if (a['gen_ai.provider.name'] === undefined) continue;
-  const key = `${a['gen_ai.provider.name']} ${a['gen_ai.request.model']} (${a['gen_ai.operation.name']})`;
-  const row = rows.get(key) ?? {
-    calls: 0,
-    input: 0,
-    cacheRead: 0,
-    cacheWrite: 0,
-    output: 0,
-    reasoning: 0,
-    estimated: 0,
-    usd: 0,
-  };
-  row.calls++;
-  row.input += a['gen_ai.usage.input_tokens'] ?? 0;
-  row.cacheRead += a['gen_ai.usage.cache_read.input_tokens'] ?? 0;
-  row.cacheWrite += a['gen_ai.usage.cache_write.input_tokens'] ?? 0;
-  row.output += a['gen_ai.usage.output_tokens'] ?? 0;
-  row.reasoning += a['gen_ai.usage.reasoning.output_tokens'] ?? 0;
-  if (a['tokenmeter.usage.estimated']) row.estimated++;
-  row.usd += a['gen_ai.usage.cost.amount'] ?? 0;
+for (const line of exposition.split('\n')) {
+  const match = /^(tokenmeter_tokens_total|tokenmeter_cost_usd_total)\{(.*)\} (\S+)$/.exec(line);
+  if (!match) continue;
+  const labels = Object.fromEntries([...match[2].matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+  const key = `${labels.gen_ai_provider_name} ${labels.gen_ai_request_model}`;
+  const row = rows.get(key) ?? { input: 0, cache_read: 0, cache_write: 0, output: 0, reasoning: 0, usd: 0 };
+  if (match[1] === 'tokenmeter_tokens_total') row[labels.token_type] += Number(match[3]);
+  else row.usd += Number(match[3]);
   rows.set(key, row);
 }
-console.log('Tokens and cost metered per provider and model:');
+console.log('\nSpend and tokens per provider and model (from the /metrics endpoint):');
 console.table(
   [...rows].map(([model, r]) => ({
-    'provider model (operation)': model,
-    calls: r.calls,
-    'input (all)': r.input,
-    'cache read': r.cacheRead,
-    'cache write': r.cacheWrite,
+    'provider model': model,
+    'input (uncached)': r.input,
+    'cache read': r.cache_read,
+    'cache write': r.cache_write,
     output: r.output,
     reasoning: r.reasoning,
-    estimated: r.estimated,
     'cost USD': r.usd.toFixed(6),
   })),
 );
-
-const exposition = await (await fetch(metricsUrl)).text();
-const lines = exposition.split('\n').filter((line) => line.includes('gen_ai_request_model="gpt-4o-mini"'));
-const sample = [
-  ...lines.filter((line) => line.startsWith('tokenmeter_tokens_total{')).slice(0, 3),
-  ...lines.filter((line) => line.startsWith('tokenmeter_cost_usd_total{')).slice(0, 3),
-];
-console.log(`\nPrometheus metrics at ${metricsUrl} — for example:`);
-for (const line of sample) console.log(`  ${line}`);
+const totalUsd = [...rows.values()].reduce((sum, r) => sum + r.usd, 0);
+console.log(`total: $${totalUsd.toFixed(6)}`);
+console.log(`\nPrometheus can scrape ${metricsUrl}; for example:`);
+for (const line of exposition
+  .split('\n')
+  .filter((l) => l.startsWith('tokenmeter_cost_usd_total{'))
+  .slice(0, 3)) {
+  console.log(`  ${line}`);
+}
 
 if (keepServing) {
-  console.log('\nServing /metrics until Ctrl-C (scrape it with Prometheus: see README).');
+  console.log('\nServing /metrics until Ctrl-C (see README: point a Prometheus scrape job at it).');
 } else {
   await mock.close();
   process.exit(0);

@@ -1,17 +1,20 @@
-// `npm run demo`: loopback mock providers + the example app with Tokenmeter, then a summary of
-// what was metered and the Prometheus endpoint it serves.
+// `npm run demo`: the example app, started the way a user starts theirs — with the one require.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-// Run the app in a child with Tokenmeter registered first, as a user would.
 const child = spawn(
   process.execPath,
-  ['--import', './telemetry.mjs', './main.mjs', ...process.argv.slice(2)],
+  ['--import', '@tokenmeter/node/register', './main.mjs', ...process.argv.slice(2)],
   {
     cwd: here,
     stdio: 'inherit',
+    env: {
+      ...process.env,
+      OTEL_EXPORTER_PROMETHEUS_HOST: process.env.OTEL_EXPORTER_PROMETHEUS_HOST ?? '127.0.0.1',
+      OTEL_EXPORTER_PROMETHEUS_PORT: process.env.OTEL_EXPORTER_PROMETHEUS_PORT ?? '9464',
+    },
   },
 );
 const forward = (signal) => child.kill(signal);

@@ -1,0 +1,1 @@
+export { type StartOptions, start, type Tokenmeter } from './start.js';

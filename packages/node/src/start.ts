@@ -1,0 +1,90 @@
+import { context, diag, metrics, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { type Instrumentation, registerInstrumentations } from '@opentelemetry/instrumentation';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { AnthropicInstrumentation, OpenAIInstrumentation } from '@tokenmeter/instrumentation';
+import { loadOverridesFile, Pricer, watchOverridesFile } from '@tokenmeter/pricing';
+
+export interface Tokenmeter {
+  pricer: Pricer;
+  instrumentations: Instrumentation[];
+  meterProvider: MeterProvider | undefined;
+  /** Where metrics are served, when the embedded endpoint runs. */
+  metricsUrl: string | undefined;
+  shutdown(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Serve Prometheus metrics (default true; `OTEL_METRICS_EXPORTER=none` turns it off). */
+  prometheus?: boolean;
+  host?: string;
+  port?: number;
+  /** A YAML or JSON price overrides file (`TOKENMETER_PRICE_OVERRIDES`), reloaded when it changes. */
+  priceOverrides?: string;
+}
+
+const GLOBAL_KEY = Symbol.for('tokenmeter.node.started');
+
+/**
+ * Everything the one require does: instrument the installed LLM client libraries, price every
+ * call, and serve the metrics on a Prometheus endpoint. Idempotent: a second call (both `-r` and
+ * `--import` given, say) returns the first instance.
+ */
+export function start(options: StartOptions = {}): Tokenmeter {
+  const existing = (globalThis as Record<symbol, Tokenmeter | undefined>)[GLOBAL_KEY];
+  if (existing) return existing;
+
+  // Apps that run their own OpenTelemetry SDK keep it: a context manager or provider already
+  // registered is not replaced (the API's set* calls refuse a second registration anyway).
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+
+  const overridesFile = options.priceOverrides ?? process.env.TOKENMETER_PRICE_OVERRIDES;
+  const pricer = new Pricer({ overrides: overridesFile ? loadOverridesFile(overridesFile) : undefined });
+  const stopWatching = overridesFile
+    ? watchOverridesFile(
+        overridesFile,
+        (overrides) => pricer.setOverrides(overrides),
+        (error) => diag.error(`tokenmeter: price overrides not reloaded: ${error.message}`),
+      )
+    : () => {};
+
+  const serve =
+    (options.prometheus ?? true) && process.env.OTEL_METRICS_EXPORTER?.split(',').includes('none') !== true;
+  let meterProvider: MeterProvider | undefined;
+  let metricsUrl: string | undefined;
+  if (serve) {
+    const host = options.host ?? process.env.OTEL_EXPORTER_PROMETHEUS_HOST ?? 'localhost';
+    const port = options.port ?? Number(process.env.OTEL_EXPORTER_PROMETHEUS_PORT ?? 9464);
+    const exporter = new PrometheusExporter({ host, port, withoutScopeInfo: true }, (error) => {
+      if (error)
+        diag.error(`tokenmeter: Prometheus endpoint did not start on ${host}:${port}: ${String(error)}`);
+    });
+    meterProvider = new MeterProvider({ readers: [exporter] });
+    metricsUrl = `http://${host}:${port}/metrics`;
+  }
+
+  const instrumentations: Instrumentation[] = [
+    new OpenAIInstrumentation({ pricer }),
+    new AnthropicInstrumentation({ pricer }),
+  ];
+  registerInstrumentations({
+    instrumentations,
+    tracerProvider: trace.getTracerProvider(),
+    meterProvider: meterProvider ?? metrics.getMeterProvider(),
+  });
+
+  const tokenmeter: Tokenmeter = {
+    pricer,
+    instrumentations,
+    meterProvider,
+    metricsUrl,
+    async shutdown() {
+      stopWatching();
+      for (const instrumentation of instrumentations) instrumentation.disable();
+      await meterProvider?.shutdown();
+    },
+  };
+  (globalThis as Record<symbol, Tokenmeter | undefined>)[GLOBAL_KEY] = tokenmeter;
+  return tokenmeter;
+}
