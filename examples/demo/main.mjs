@@ -50,6 +50,27 @@ console.table(
 );
 const totalUsd = [...rows.values()].reduce((sum, r) => sum + r.usd, 0);
 console.log(`total: $${totalUsd.toFixed(6)}`);
+
+// Spend by tenant and feature: the attribution labels on tokenmeter_cost_usd_total.
+const byTenant = new Map();
+for (const line of exposition.split('\n')) {
+  const match = /^tokenmeter_cost_usd_total\{(.*)\} (\S+)$/.exec(line);
+  if (!match) continue;
+  const tenant = /tenant="([^"]*)"/.exec(match[1])?.[1] ?? '(none)';
+  const feature = /feature="([^"]*)"/.exec(match[1])?.[1] ?? '(none)';
+  const row = byTenant.get(tenant) ?? {};
+  row[feature] = (row[feature] ?? 0) + Number(match[2]);
+  byTenant.set(tenant, row);
+}
+console.log('\nSpend (USD) by tenant and feature:');
+console.table(
+  Object.fromEntries(
+    [...byTenant].map(([tenant, features]) => [
+      tenant,
+      Object.fromEntries(Object.entries(features).map(([feature, usd]) => [feature, usd.toFixed(6)])),
+    ]),
+  ),
+);
 console.log(`\nPrometheus can scrape ${metricsUrl}; for example:`);
 for (const line of exposition
   .split('\n')

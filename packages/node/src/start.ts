@@ -5,6 +5,7 @@ import { type Instrumentation, registerInstrumentations } from '@opentelemetry/i
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { AnthropicInstrumentation, OpenAIInstrumentation } from '@tokenmeter/instrumentation';
 import { loadOverridesFile, Pricer, watchOverridesFile } from '@tokenmeter/pricing';
+import { Attribution } from './attribution.js';
 
 export interface Tokenmeter {
   pricer: Pricer;
@@ -22,6 +23,10 @@ export interface StartOptions {
   port?: number;
   /** A YAML or JSON price overrides file (`TOKENMETER_PRICE_OVERRIDES`), reloaded when it changes. */
   priceOverrides?: string;
+  /** Attribution keys that become metric labels (`TOKENMETER_ATTRIBUTION_LABELS`, default tenant,feature). */
+  attributionLabels?: string[];
+  /** Distinct values per attribution label before `__other__` (`TOKENMETER_MAX_VALUES_PER_LABEL`, 100). */
+  maxValuesPerLabel?: number;
 }
 
 const GLOBAL_KEY = Symbol.for('tokenmeter.node.started');
@@ -64,9 +69,19 @@ export function start(options: StartOptions = {}): Tokenmeter {
     metricsUrl = `http://${host}:${port}/metrics`;
   }
 
+  const attribution = new Attribution({
+    labels:
+      options.attributionLabels ??
+      (process.env.TOKENMETER_ATTRIBUTION_LABELS?.split(',')
+        .map((label) => label.trim())
+        .filter(Boolean) || ['tenant', 'feature']),
+    maxValuesPerLabel:
+      options.maxValuesPerLabel ?? (Number(process.env.TOKENMETER_MAX_VALUES_PER_LABEL) || 100),
+  });
+  const config = { pricer, contextAttributes: attribution.resolve };
   const instrumentations: Instrumentation[] = [
-    new OpenAIInstrumentation({ pricer }),
-    new AnthropicInstrumentation({ pricer }),
+    new OpenAIInstrumentation(config),
+    new AnthropicInstrumentation(config),
   ];
   registerInstrumentations({
     instrumentations,

@@ -1,0 +1,137 @@
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { context, propagation } from '@opentelemetry/api';
+import { type MockLlmServer, startMockLlmServer } from '@tokenmeter/mock-llm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OTHER_VALUE, setAttributes, start, type Tokenmeter, withAttributes } from '../src/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+let mock: MockLlmServer;
+let tokenmeter: Tokenmeter;
+let client: any;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+beforeAll(async () => {
+  mock = await startMockLlmServer();
+  tokenmeter = start({ host: '127.0.0.1', port: await freePort(), maxValuesPerLabel: 5 });
+  // Loaded after start(), as the one require guarantees for an app.
+  const OpenAI = createRequire(path.resolve(here, '../../../test/sdk-versions/openai-7/package.json'))(
+    'openai',
+  );
+  client = new OpenAI({ apiKey: 'sk-test', baseURL: `${mock.url}/v1`, maxRetries: 0 });
+});
+afterAll(async () => {
+  await tokenmeter.shutdown();
+  await mock.close();
+});
+
+const USAGE = { prompt_tokens: 100, completion_tokens: 10, total_tokens: 110 };
+const call = (model: string) =>
+  client.chat.completions.create(
+    { model, messages: [{ role: 'user', content: 'hi' }] },
+    { headers: { 'x-mock-usage': JSON.stringify(USAGE) } },
+  );
+
+async function calls(labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(tokenmeter.metricsUrl!)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('tokenmeter_calls_total{') || !line.includes('outcome="ok"')) continue;
+    if (Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`)))
+      total += Number(line.split(' ').at(-1));
+  }
+  return total;
+}
+
+describe('attribution', () => {
+  it('follows the call across await, Promise.all, timers and streams', async () => {
+    const model = 'gpt-4o-attribution';
+    await withAttributes({ tenant: 'acme', feature: 'search' }, async () => {
+      await call(model);
+      await Promise.all([call(model), call(model)]);
+      await new Promise<void>((resolve) => setTimeout(() => void call(model).then(() => resolve()), 5));
+      const stream = await client.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+      });
+      for await (const _chunk of stream) {
+        // consume
+      }
+      await withAttributes({ feature: 'summarize' }, () => call(model));
+    });
+    await call(model);
+    expect(await calls({ gen_ai_request_model: model, tenant: 'acme', feature: 'search' })).toBe(5);
+    expect(await calls({ gen_ai_request_model: model, tenant: 'acme', feature: 'summarize' })).toBe(1);
+    // Outside any scope the labels are absent, not empty.
+    const text = await (await fetch(tokenmeter.metricsUrl!)).text();
+    const bare = text
+      .split('\n')
+      .filter(
+        (line) =>
+          line.startsWith('tokenmeter_calls_total{') &&
+          line.includes(model) &&
+          line.includes('outcome="ok"') &&
+          !line.includes('tenant='),
+      );
+    expect(bare).toHaveLength(1);
+    expect(bare[0]).not.toContain('tenant=""');
+  });
+
+  it('adds values known later with setAttributes, and reads W3C baggage from upstream', async () => {
+    const model = 'gpt-4o-late';
+    await withAttributes({ feature: 'chat' }, async () => {
+      setAttributes({ tenant: 'globex' });
+      await call(model);
+    });
+    const baggage = propagation.createBaggage({
+      tenant: { value: 'initech' },
+      feature: { value: 'upstream' },
+    });
+    await context.with(propagation.setBaggage(context.active(), baggage), () => call(model));
+    expect(await calls({ gen_ai_request_model: model, tenant: 'globex', feature: 'chat' })).toBe(1);
+    expect(await calls({ gen_ai_request_model: model, tenant: 'initech', feature: 'upstream' })).toBe(1);
+  });
+
+  it('caps distinct values per label and reports the rest as __other__', async () => {
+    const model = 'gpt-4o-cardinality';
+    for (let index = 0; index < 12; index++) {
+      await withAttributes({ tenant: `cap-tenant-${index}` }, () => call(model));
+    }
+    const text = await (await fetch(tokenmeter.metricsUrl!)).text();
+    const tenants = new Set(
+      text
+        .split('\n')
+        .filter((line) => line.startsWith('tokenmeter_calls_total{') && line.includes(model))
+        .map((line) => /tenant="([^"]*)"/.exec(line)?.[1]),
+    );
+    // The cap (5 per label) is shared with the tenants of earlier tests: acme, globex, initech.
+    expect(tenants.has(OTHER_VALUE)).toBe(true);
+    expect(tenants.size).toBeLessThanOrEqual(5 + 1);
+    expect(await calls({ gen_ai_request_model: model })).toBe(12);
+  });
+
+  it('sanitizes values and never puts them in metrics unbounded', async () => {
+    const model = 'gpt-4o-sanitize';
+    await withAttributes({ feature: `line\nbreak${'x'.repeat(500)}` }, () => call(model));
+    const text = await (await fetch(tokenmeter.metricsUrl!)).text();
+    const line = text
+      .split('\n')
+      .find(
+        (l) => l.startsWith('tokenmeter_calls_total{') && l.includes(model) && l.includes('outcome="ok"'),
+      )!;
+    const feature = /feature="([^"]*)"/.exec(line)![1]!;
+    expect(feature.startsWith('linebreak')).toBe(true);
+    expect(feature.length).toBeLessThanOrEqual(128);
+  });
+});
