@@ -23,10 +23,13 @@ const MAX_VALUE_LENGTH = 128;
 function sanitize(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   // Printable text only, bounded: a label value must never carry a prompt or a multi-KB id.
-  const text = String(value)
-    .replace(/[\u0000-\u001f\u007f]/g, '')
-    .trim()
-    .slice(0, MAX_VALUE_LENGTH);
+  let text = '';
+  for (const char of String(value)) {
+    const code = char.codePointAt(0)!;
+    if (code >= 0x20 && code !== 0x7f) text += char;
+    if (text.length >= MAX_VALUE_LENGTH) break;
+  }
+  text = text.trim();
   return text === '' ? undefined : text;
 }
 
