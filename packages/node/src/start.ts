@@ -1,11 +1,11 @@
 import { context, diag, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { type Instrumentation, registerInstrumentations } from '@opentelemetry/instrumentation';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { AnthropicInstrumentation, OpenAIInstrumentation } from '@tokenmeter/instrumentation';
 import { loadOverridesFile, Pricer, watchOverridesFile } from '@tokenmeter/pricing';
 import { Attribution } from './attribution.js';
+import { type ExportSetup, setUpExport } from './exporters.js';
 
 export interface Tokenmeter {
   pricer: Pricer;
@@ -54,20 +54,9 @@ export function start(options: StartOptions = {}): Tokenmeter {
       )
     : () => {};
 
-  const serve =
-    (options.prometheus ?? true) && process.env.OTEL_METRICS_EXPORTER?.split(',').includes('none') !== true;
-  let meterProvider: MeterProvider | undefined;
-  let metricsUrl: string | undefined;
-  if (serve) {
-    const host = options.host ?? process.env.OTEL_EXPORTER_PROMETHEUS_HOST ?? 'localhost';
-    const port = options.port ?? Number(process.env.OTEL_EXPORTER_PROMETHEUS_PORT ?? 9464);
-    const exporter = new PrometheusExporter({ host, port, withoutScopeInfo: true }, (error) => {
-      if (error)
-        diag.error(`tokenmeter: Prometheus endpoint did not start on ${host}:${port}: ${String(error)}`);
-    });
-    meterProvider = new MeterProvider({ readers: [exporter] });
-    metricsUrl = `http://${host}:${port}/metrics`;
-  }
+  const exporting = setUpExport(options);
+  const { meterProvider, metricsUrl } = exporting;
+  flushOnExit(exporting);
 
   const attribution = new Attribution({
     labels:
@@ -85,7 +74,7 @@ export function start(options: StartOptions = {}): Tokenmeter {
   ];
   registerInstrumentations({
     instrumentations,
-    tracerProvider: trace.getTracerProvider(),
+    tracerProvider: exporting.tracerProvider ?? trace.getTracerProvider(),
     meterProvider: meterProvider ?? metrics.getMeterProvider(),
   });
 
@@ -97,9 +86,36 @@ export function start(options: StartOptions = {}): Tokenmeter {
     async shutdown() {
       stopWatching();
       for (const instrumentation of instrumentations) instrumentation.disable();
-      await meterProvider?.shutdown();
+      await exporting.shutdown();
     },
   };
   (globalThis as Record<symbol, Tokenmeter | undefined>)[GLOBAL_KEY] = tokenmeter;
   return tokenmeter;
+}
+
+const FLUSH_TIMEOUT_MS = Number(process.env.TOKENMETER_FLUSH_TIMEOUT_MS ?? 2000);
+
+/**
+ * Pushes pending OTLP telemetry when the app ends, within a bounded time, without changing how the
+ * app exits: on a natural exit (`beforeExit`), and on SIGTERM/SIGINT — where, if Tokenmeter's is the
+ * only handler, the signal is raised again after the flush so the process still ends by it.
+ */
+function flushOnExit(exporting: ExportSetup): void {
+  if (!exporting.tracerProvider && !exporting.pushes) return;
+  let flushed = false;
+  process.once('beforeExit', () => {
+    if (flushed) return;
+    flushed = true;
+    void exporting.flush(FLUSH_TIMEOUT_MS);
+  });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const onSignal = () => {
+      const alone = process.listenerCount(signal) === 1;
+      process.removeListener(signal, onSignal);
+      void exporting.flush(FLUSH_TIMEOUT_MS).finally(() => {
+        if (alone) process.kill(process.pid, signal);
+      });
+    };
+    process.on(signal, onSignal);
+  }
 }

@@ -1,0 +1,114 @@
+import { diag, metrics, trace } from '@opentelemetry/api';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { defaultResource, detectResources, envDetector, type Resource } from '@opentelemetry/resources';
+import { MeterProvider, type MetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+
+export interface ExportSetup {
+  meterProvider: MeterProvider | undefined;
+  tracerProvider: TracerProvider | undefined;
+  metricsUrl: string | undefined;
+  /** True when telemetry is pushed (OTLP), so there is something to flush at exit. */
+  pushes: boolean;
+  /** Pushes what is pending (OTLP) within `timeoutMs`; never throws. */
+  flush(timeoutMs: number): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export interface ExportOptions {
+  prometheus?: boolean | undefined;
+  host?: string | undefined;
+  port?: number | undefined;
+}
+
+function exportersFromEnv(name: string, fallback: string): string[] {
+  return (process.env[name] ?? fallback)
+    .split(',')
+    .map((value) => value.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+/** A tracer provider the app registered itself (its own SDK) is kept and used. */
+function appHasTracerProvider(): boolean {
+  const provider = trace.getTracerProvider() as { getDelegate?: () => unknown };
+  const delegate = provider.getDelegate?.();
+  return delegate !== undefined && delegate?.constructor?.name !== 'NoopTracerProvider';
+}
+
+/**
+ * The standard `OTEL_*` variables decide where telemetry goes: `OTEL_METRICS_EXPORTER`
+ * (`prometheus` — the default, an embedded endpoint —, `otlp`, both, or `none`) and
+ * `OTEL_TRACES_EXPORTER` (`otlp`; default none: spans are only recorded for an app's own SDK).
+ * OTLP/HTTP endpoints, headers, protocol and intervals come from the usual `OTEL_EXPORTER_OTLP_*`
+ * and `OTEL_METRIC_EXPORT_*` variables, read by the exporters themselves.
+ */
+export function setUpExport(options: ExportOptions): ExportSetup {
+  const resource: Resource = defaultResource().merge(detectResources({ detectors: [envDetector] }));
+  const metricExporters = exportersFromEnv('OTEL_METRICS_EXPORTER', 'prometheus');
+  const readers: MetricReader[] = [];
+  let metricsUrl: string | undefined;
+  if ((options.prometheus ?? true) && metricExporters.includes('prometheus')) {
+    const host = options.host ?? process.env.OTEL_EXPORTER_PROMETHEUS_HOST ?? 'localhost';
+    const port = options.port ?? Number(process.env.OTEL_EXPORTER_PROMETHEUS_PORT ?? 9464);
+    readers.push(
+      new PrometheusExporter({ host, port, withoutScopeInfo: true }, (error) => {
+        if (error)
+          diag.error(`tokenmeter: Prometheus endpoint did not start on ${host}:${port}: ${String(error)}`);
+      }),
+    );
+    metricsUrl = `http://${host}:${port}/metrics`;
+  }
+  let periodic: PeriodicExportingMetricReader | undefined;
+  if (metricExporters.includes('otlp')) {
+    periodic = new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter(),
+      exportIntervalMillis: Number(process.env.OTEL_METRIC_EXPORT_INTERVAL ?? 60_000),
+      exportTimeoutMillis: Number(process.env.OTEL_METRIC_EXPORT_TIMEOUT ?? 30_000),
+    });
+    readers.push(periodic);
+  }
+  const meterProvider = readers.length ? new MeterProvider({ resource, readers }) : undefined;
+  if (meterProvider && !metrics.setGlobalMeterProvider(meterProvider)) {
+    diag.debug(
+      'tokenmeter: the app registered its own meter provider; Tokenmeter uses its own for its metrics',
+    );
+  }
+
+  let tracerProvider: TracerProvider | undefined;
+  if (exportersFromEnv('OTEL_TRACES_EXPORTER', 'none').includes('otlp') && !appHasTracerProvider()) {
+    // Bounded queue: if the Collector is down, spans are dropped, memory stays flat.
+    tracerProvider = new TracerProvider({
+      resource,
+      spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), maxQueueSize: 2048 })],
+    });
+    trace.setGlobalTracerProvider(tracerProvider);
+  }
+
+  const withTimeout = async (work: Promise<unknown>, timeoutMs: number) => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        work.catch((error: unknown) => diag.warn('tokenmeter: telemetry flush failed', error)),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+          timer.unref();
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return {
+    meterProvider,
+    tracerProvider,
+    metricsUrl,
+    pushes: periodic !== undefined || tracerProvider !== undefined,
+    flush: (timeoutMs) =>
+      withTimeout(Promise.all([periodic?.forceFlush(), tracerProvider?.forceFlush()]), timeoutMs),
+    shutdown: async () => {
+      await withTimeout(Promise.all([meterProvider?.shutdown(), tracerProvider?.shutdown()]), 5000);
+    },
+  };
+}
