@@ -22,3 +22,7 @@ export {
 export { partitionUsage, validateUsage } from './core/usage.js';
 export { OpenAIInstrumentation, type OpenAIInstrumentationConfig } from './openai/instrumentation.js';
 export * as semconv from './semconv.js';
+export {
+  PACKAGE_NAME as INSTRUMENTATION_SCOPE,
+  PACKAGE_VERSION as INSTRUMENTATION_VERSION,
+} from './version.js';

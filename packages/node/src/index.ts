@@ -7,4 +7,5 @@ export {
   setAttributes,
   withAttributes,
 } from './attribution.js';
-export { type StartOptions, start, type Tokenmeter } from './start.js';
+export type { ManualCall, ManualCost } from './manual.js';
+export { record, recordCost, type StartOptions, start, type Tokenmeter } from './start.js';

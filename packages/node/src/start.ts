@@ -6,9 +6,14 @@ import { AnthropicInstrumentation, OpenAIInstrumentation } from '@tokenmeter/ins
 import { loadOverridesFile, Pricer, watchOverridesFile } from '@tokenmeter/pricing';
 import { Attribution } from './attribution.js';
 import { type ExportSetup, setUpExport } from './exporters.js';
+import { type ManualCall, type ManualCost, ManualRecording } from './manual.js';
 
 export interface Tokenmeter {
   pricer: Pricer;
+  /** Records a call no instrumentation sees, priced like an instrumented one. */
+  record(call: ManualCall): void;
+  /** Records a ready amount (a non-LLM cost) under a category. */
+  recordCost(cost: ManualCost): void;
   instrumentations: Instrumentation[];
   meterProvider: MeterProvider | undefined;
   /** Where metrics are served, when the embedded endpoint runs. */
@@ -78,8 +83,11 @@ export function start(options: StartOptions = {}): Tokenmeter {
     meterProvider: meterProvider ?? metrics.getMeterProvider(),
   });
 
+  const manual = new ManualRecording(meterProvider, config);
   const tokenmeter: Tokenmeter = {
     pricer,
+    record: (call) => manual.record(call),
+    recordCost: (cost) => manual.recordCost(cost),
     instrumentations,
     meterProvider,
     metricsUrl,
@@ -118,4 +126,14 @@ function flushOnExit(exporting: ExportSetup): void {
     };
     process.on(signal, onSignal);
   }
+}
+
+/** Records a call no instrumentation sees (a custom HTTP client, a local model). Starts Tokenmeter if needed. */
+export function record(call: ManualCall): void {
+  start().record(call);
+}
+
+/** Records a ready amount (an image provider, a payment fee) under a category. */
+export function recordCost(cost: ManualCost): void {
+  start().recordCost(cost);
 }

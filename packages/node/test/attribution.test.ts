@@ -135,3 +135,66 @@ describe('attribution', () => {
     expect(feature.length).toBeLessThanOrEqual(128);
   });
 });
+
+describe('manual recording', () => {
+  it('prices and records a call no instrumentation sees, in the same series as instrumented calls', async () => {
+    const model = 'gpt-4o-mini';
+    await withAttributes({ tenant: 'acme' }, () => call(model));
+    await withAttributes({ tenant: 'acme' }, async () =>
+      tokenmeter.record({
+        provider: 'openai',
+        model,
+        usage: { inputTokens: 1000, outputTokens: 100, cacheReadInputTokens: 400 },
+      }),
+    );
+    expect(await calls({ gen_ai_request_model: model, tenant: 'acme' })).toBe(2);
+    const text = await (await fetch(tokenmeter.metricsUrl!)).text();
+    const cacheRead = text
+      .split('\n')
+      .filter(
+        (line) =>
+          line.startsWith('tokenmeter_tokens_total{') &&
+          line.includes(`gen_ai_request_model="${model}"`) &&
+          line.includes('tenant="acme"') &&
+          line.includes('token_type="cache_read"'),
+      );
+    expect(cacheRead).toHaveLength(1);
+    expect(Number(cacheRead[0]!.split(' ').at(-1))).toBe(400);
+  });
+
+  it('records ready amounts under their category', async () => {
+    // 'search' is one of the 5 feature values this file's cap has room for.
+    await withAttributes({ tenant: 'acme', feature: 'search' }, async () => {
+      tokenmeter.recordCost({ category: 'image-provider', amountUsd: 0.04 });
+      tokenmeter.recordCost({ category: 'image-provider', amountUsd: 0.02 });
+    });
+    const text = await (await fetch(tokenmeter.metricsUrl!)).text();
+    const line = text
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('tokenmeter_cost_usd_total{') &&
+          l.includes('gen_ai_provider_name="image-provider"') &&
+          l.includes('cost_type="other"'),
+      )!;
+    expect(line).toContain('feature="search"');
+    expect(Number(line.split(' ').at(-1))).toBeCloseTo(0.06, 12);
+  });
+
+  it('rejects invalid input with a clear error in development and a counted warning in production', () => {
+    expect(() => tokenmeter.record({ provider: 'openai', model: 'x', usage: { inputTokens: -1 } })).toThrow(
+      /inputTokens must be a non-negative integer/,
+    );
+    expect(() => tokenmeter.recordCost({ category: 'fees', amountUsd: Number.NaN })).toThrow(/amountUsd/);
+    const previous = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      expect(() =>
+        tokenmeter.record({ provider: 'openai', model: 'x', usage: { inputTokens: Number.NaN } }),
+      ).not.toThrow();
+      expect(() => tokenmeter.recordCost({ category: '', amountUsd: 1 })).not.toThrow();
+    } finally {
+      process.env.NODE_ENV = previous;
+    }
+  });
+});

@@ -88,6 +88,8 @@ interface Instruments {
   legacy?: { tokenUsage: Histogram; duration: Histogram; timeToFirstChunk: Histogram };
 }
 
+const sharedInstruments = new WeakMap<Meter, Map<SemconvMetricsMode, Instruments>>();
+
 const TOKEN_TYPES = ['input', 'output', 'cache_read', 'cache_write', 'reasoning'] as const;
 const OUTCOMES = ['ok', 'error'] as const;
 const COST_TYPES = ['input', 'output', 'cache_read', 'cache_write', 'reasoning', 'other'] as const;
@@ -128,7 +130,21 @@ export class Recorder {
 
   setMeter(meter: Meter): void {
     this.self.setMeter(meter);
+    // Every recorder on one meter (the OpenAI and Anthropic instrumentations, manual recording)
+    // shares one set of instruments: observable counters registered twice would report twice.
     const mode = this.semconvMetrics;
+    const shared = sharedInstruments.get(meter)?.get(mode);
+    if (shared) {
+      this.instruments = shared;
+      return;
+    }
+    this.instruments = this.createInstruments(meter, mode);
+    const byMode = sharedInstruments.get(meter) ?? new Map<SemconvMetricsMode, Instruments>();
+    byMode.set(mode, this.instruments);
+    sharedInstruments.set(meter, byMode);
+  }
+
+  private createInstruments(meter: Meter, mode: SemconvMetricsMode): Instruments {
     const tokenAdvice = { advice: { explicitBucketBoundaries: sc.TOKEN_BUCKETS } };
     const durationAdvice = { advice: { explicitBucketBoundaries: sc.DURATION_BUCKETS } };
     const tokenmeter = new CounterGroups(COST_OFFSET + COST_TYPES.length);
@@ -218,7 +234,33 @@ export class Recorder {
         }),
       };
     }
-    this.instruments = instruments;
+    return instruments;
+  }
+
+  /**
+   * A ready amount that no instrumented call produced (an image provider, a payment fee), added to
+   * `tokenmeter_cost_usd_total` as cost type `other` under its category.
+   */
+  recordCost(
+    cost: { category: string; amountUsd: number; provider?: string; model?: string },
+    ctx: Context = context.active(),
+  ): void {
+    const instruments = this.instruments;
+    if (!instruments) return;
+    const provider = cost.provider ?? cost.category;
+    const model = cost.model ?? cost.category;
+    const attribution = this.contextAttributes(ctx);
+    const base: Attributes = {
+      [sc.ATTR_GEN_AI_PROVIDER_NAME]: provider,
+      [sc.ATTR_GEN_AI_REQUEST_MODEL]: model,
+      [sc.ATTR_GEN_AI_OPERATION_NAME]: 'other',
+      ...attribution?.metric,
+    };
+    const counts = instruments.tokenmeter.values(
+      [provider, model, 'other', attributionKey(attribution)],
+      () => ({ ...base }),
+    );
+    counts[COST_OFFSET + COST_TYPES.indexOf('other')]! += cost.amountUsd;
   }
 
   /** Starts the span of one call. Never throws: a failure yields a handle that records nothing. */
