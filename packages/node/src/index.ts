@@ -7,5 +7,6 @@ export {
   setAttributes,
   withAttributes,
 } from './attribution.js';
+export { ConfigError, configSchema, loadConfig, parseConfig, type TokenmeterConfig } from './config.js';
 export type { ManualCall, ManualCost } from './manual.js';
 export { record, recordCost, type StartOptions, start, type Tokenmeter } from './start.js';

@@ -5,6 +5,7 @@ import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { AnthropicInstrumentation, OpenAIInstrumentation } from '@tokenmeter/instrumentation';
 import { loadOverridesFile, Pricer, watchOverridesFile } from '@tokenmeter/pricing';
 import { Attribution } from './attribution.js';
+import { findConfigFile, loadConfig, type TokenmeterConfig } from './config.js';
 import { type ExportSetup, setUpExport } from './exporters.js';
 import { type ManualCall, type ManualCost, ManualRecording } from './manual.js';
 
@@ -28,6 +29,8 @@ export interface StartOptions {
   port?: number;
   /** A YAML or JSON price overrides file (`TOKENMETER_PRICE_OVERRIDES`), reloaded when it changes. */
   priceOverrides?: string;
+  /** `tokenmeter.config.yaml` to read (`TOKENMETER_CONFIG`; default `./tokenmeter.config.yaml` if present). */
+  configFile?: string;
   /** Attribution keys that become metric labels (`TOKENMETER_ATTRIBUTION_LABELS`, default tenant,feature). */
   attributionLabels?: string[];
   /** Distinct values per attribution label before `__other__` (`TOKENMETER_MAX_VALUES_PER_LABEL`, 100). */
@@ -49,7 +52,12 @@ export function start(options: StartOptions = {}): Tokenmeter {
   // registered is not replaced (the API's set* calls refuse a second registration anyway).
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
-  const overridesFile = options.priceOverrides ?? process.env.TOKENMETER_PRICE_OVERRIDES;
+  // A malformed config file stops the app at start with the file, path and problem named: better
+  // than running with settings the user did not mean.
+  const configFile = options.configFile ?? findConfigFile();
+  const fileConfig: TokenmeterConfig | undefined = configFile ? loadConfig(configFile) : undefined;
+  const overridesFile =
+    options.priceOverrides ?? process.env.TOKENMETER_PRICE_OVERRIDES ?? fileConfig?.pricing.overrides;
   const pricer = new Pricer({ overrides: overridesFile ? loadOverridesFile(overridesFile) : undefined });
   const stopWatching = overridesFile
     ? watchOverridesFile(
@@ -68,9 +76,13 @@ export function start(options: StartOptions = {}): Tokenmeter {
       options.attributionLabels ??
       (process.env.TOKENMETER_ATTRIBUTION_LABELS?.split(',')
         .map((label) => label.trim())
-        .filter(Boolean) || ['tenant', 'feature']),
+        .filter(Boolean) ||
+        fileConfig?.attribution.labels || ['tenant', 'feature']),
     maxValuesPerLabel:
-      options.maxValuesPerLabel ?? (Number(process.env.TOKENMETER_MAX_VALUES_PER_LABEL) || 100),
+      options.maxValuesPerLabel ??
+      (Number(process.env.TOKENMETER_MAX_VALUES_PER_LABEL) ||
+        fileConfig?.attribution.max_values_per_label ||
+        100),
   });
   const config = { pricer, contextAttributes: attribution.resolve };
   const instrumentations: Instrumentation[] = [
