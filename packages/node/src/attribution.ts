@@ -99,6 +99,10 @@ export interface AttributionOptions {
 export class Attribution {
   private readonly seen = new Map<string, Set<string>>();
 
+  get labels(): string[] {
+    return this.options.labels;
+  }
+
   constructor(private readonly options: AttributionOptions) {
     for (const label of options.labels) this.seen.set(label, new Set());
   }

@@ -3,11 +3,13 @@ import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, type Resource } from '@opentelemetry/resources';
-import { MeterProvider, type MetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, MetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 
 export interface ExportSetup {
-  meterProvider: MeterProvider | undefined;
+  meterProvider: MeterProvider;
+  /** Collects Tokenmeter's metrics on demand. */
+  pull: PullReader;
   tracerProvider: TracerProvider | undefined;
   metricsUrl: string | undefined;
   /** True when telemetry is pushed (OTLP), so there is something to flush at exit. */
@@ -47,7 +49,10 @@ function appHasTracerProvider(): boolean {
 export function setUpExport(options: ExportOptions): ExportSetup {
   const resource: Resource = defaultResource().merge(detectResources({ detectors: [envDetector] }));
   const metricExporters = exportersFromEnv('OTEL_METRICS_EXPORTER', 'prometheus');
-  const readers: MetricReader[] = [];
+  // Always one pull reader of Tokenmeter's own, for bridges (prom-client) and tests: it collects
+  // only when asked, so it costs nothing otherwise.
+  const pull = new PullReader();
+  const readers: MetricReader[] = [pull];
   let metricsUrl: string | undefined;
   if ((options.prometheus ?? true) && metricExporters.includes('prometheus')) {
     const host = options.host ?? process.env.OTEL_EXPORTER_PROMETHEUS_HOST ?? 'localhost';
@@ -69,7 +74,7 @@ export function setUpExport(options: ExportOptions): ExportSetup {
     });
     readers.push(periodic);
   }
-  const meterProvider = readers.length ? new MeterProvider({ resource, readers }) : undefined;
+  const meterProvider = new MeterProvider({ resource, readers });
   if (meterProvider && !metrics.setGlobalMeterProvider(meterProvider)) {
     diag.debug(
       'tokenmeter: the app registered its own meter provider; Tokenmeter uses its own for its metrics',
@@ -102,13 +107,20 @@ export function setUpExport(options: ExportOptions): ExportSetup {
   };
   return {
     meterProvider,
+    pull,
     tracerProvider,
     metricsUrl,
     pushes: periodic !== undefined || tracerProvider !== undefined,
     flush: (timeoutMs) =>
       withTimeout(Promise.all([periodic?.forceFlush(), tracerProvider?.forceFlush()]), timeoutMs),
     shutdown: async () => {
-      await withTimeout(Promise.all([meterProvider?.shutdown(), tracerProvider?.shutdown()]), 5000);
+      await withTimeout(Promise.all([meterProvider.shutdown(), tracerProvider?.shutdown()]), 5000);
     },
   };
+}
+
+/** A reader that collects only when asked. */
+export class PullReader extends MetricReader {
+  protected async onForceFlush(): Promise<void> {}
+  protected async onShutdown(): Promise<void> {}
 }

@@ -8,6 +8,7 @@ import { Attribution } from './attribution.js';
 import { findConfigFile, loadConfig, type TokenmeterConfig } from './config.js';
 import { type ExportSetup, setUpExport } from './exporters.js';
 import { type ManualCall, type ManualCost, ManualRecording } from './manual.js';
+import { bridgeToPromClient } from './prom-client.js';
 
 export interface Tokenmeter {
   pricer: Pricer;
@@ -15,6 +16,11 @@ export interface Tokenmeter {
   record(call: ManualCall): void;
   /** Records a ready amount (a non-LLM cost) under a category. */
   recordCost(cost: ManualCost): void;
+  /**
+   * Serves the contract counters from the app's prom-client registry (pass the `prom-client`
+   * module, and optionally a registry); set `OTEL_METRICS_EXPORTER=none` to drop the own endpoint.
+   */
+  bridgeToPromClient(promClient: Parameters<typeof bridgeToPromClient>[0], registry?: unknown): void;
   instrumentations: Instrumentation[];
   meterProvider: MeterProvider | undefined;
   /** Where metrics are served, when the embedded endpoint runs. */
@@ -100,6 +106,8 @@ export function start(options: StartOptions = {}): Tokenmeter {
     pricer,
     record: (call) => manual.record(call),
     recordCost: (cost) => manual.recordCost(cost),
+    bridgeToPromClient: (promClient, registry) =>
+      bridgeToPromClient(promClient, exporting.pull, attribution.labels, registry),
     instrumentations,
     meterProvider,
     metricsUrl,

@@ -198,3 +198,41 @@ describe('manual recording', () => {
     }
   });
 });
+
+describe('prom-client bridge', () => {
+  it("serves the contract counters from the app's own prom-client registry", async () => {
+    const promClient = await import('prom-client');
+    const registry = new promClient.Registry();
+    new promClient.Counter({
+      name: 'app_requests_total',
+      help: 'the app’s own metric',
+      registers: [registry],
+    }).inc();
+    tokenmeter.bridgeToPromClient(promClient, registry);
+    const model = 'gpt-4o-bridge';
+    await withAttributes({ tenant: 'acme' }, () => call(model));
+    await call(model);
+    const text = await registry.metrics();
+    expect(text).toContain('app_requests_total 1');
+    const lines = text
+      .split('\n')
+      .filter(
+        (line) =>
+          line.startsWith('tokenmeter_calls_total{') && line.includes(model) && line.includes('outcome="ok"'),
+      );
+    expect(lines).toHaveLength(2);
+    expect(lines.find((line) => line.includes('tenant="acme"'))).toMatch(/ 1$/);
+    const input = text
+      .split('\n')
+      .find(
+        (line) =>
+          line.startsWith('tokenmeter_tokens_total{') &&
+          line.includes(model) &&
+          line.includes('tenant="acme"') &&
+          line.includes('token_type="input"'),
+      );
+    expect(input).toMatch(/ 100$/);
+    // A second scrape reports the same cumulative values, not doubled ones.
+    expect(await registry.metrics()).toBe(text);
+  });
+});
