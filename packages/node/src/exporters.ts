@@ -68,13 +68,16 @@ export function setUpExport(options: ExportOptions): ExportSetup {
   let periodic: PeriodicExportingMetricReader | undefined;
   if (metricExporters.includes('otlp')) {
     periodic = new PeriodicExportingMetricReader({
-      exporter: new OTLPMetricExporter(),
+      exporter: countFailures(new OTLPMetricExporter(), 'metrics'),
       exportIntervalMillis: Number(process.env.OTEL_METRIC_EXPORT_INTERVAL ?? 60_000),
       exportTimeoutMillis: Number(process.env.OTEL_METRIC_EXPORT_TIMEOUT ?? 30_000),
     });
     readers.push(periodic);
   }
   const meterProvider = new MeterProvider({ resource, readers });
+  exportFailures = meterProvider.getMeter('@tokenmeter/node').createCounter('tokenmeter.export_failures', {
+    description: 'Telemetry exports that failed (Collector down or refusing); the app is unaffected',
+  });
   if (meterProvider && !metrics.setGlobalMeterProvider(meterProvider)) {
     diag.debug(
       'tokenmeter: the app registered its own meter provider; Tokenmeter uses its own for its metrics',
@@ -86,7 +89,12 @@ export function setUpExport(options: ExportOptions): ExportSetup {
     // Bounded queue: if the Collector is down, spans are dropped, memory stays flat.
     tracerProvider = new TracerProvider({
       resource,
-      spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), maxQueueSize: 2048 })],
+      spanProcessors: [
+        new BatchSpanProcessor({
+          exporter: countFailures(new OTLPTraceExporter(), 'traces'),
+          maxQueueSize: 2048,
+        }),
+      ],
     });
     trace.setGlobalTracerProvider(tracerProvider);
   }
@@ -123,4 +131,28 @@ export function setUpExport(options: ExportOptions): ExportSetup {
 export class PullReader extends MetricReader {
   protected async onForceFlush(): Promise<void> {}
   protected async onShutdown(): Promise<void> {}
+}
+
+let exportFailures: { add(value: number, attributes: Record<string, string>): void } | undefined;
+/** Export failures are counted (and logged once per minute at most), never thrown. */
+export const exportFailureCounts = { metrics: 0, traces: 0 };
+let lastWarning = 0;
+
+function countFailures<
+  T extends { export(items: any, done: (result: { code: number; error?: Error }) => void): void },
+>(exporter: T, signal: 'metrics' | 'traces'): T {
+  const original = exporter.export.bind(exporter);
+  exporter.export = (items, done) =>
+    original(items, (result) => {
+      if (result.code !== 0) {
+        exportFailureCounts[signal]++;
+        exportFailures?.add(1, { signal });
+        if (Date.now() - lastWarning > 60_000) {
+          lastWarning = Date.now();
+          diag.warn(`tokenmeter: ${signal} export failed: ${result.error?.message ?? 'unknown error'}`);
+        }
+      }
+      done(result);
+    });
+  return exporter;
 }

@@ -9,4 +9,11 @@ export {
 } from './attribution.js';
 export { ConfigError, configSchema, loadConfig, parseConfig, type TokenmeterConfig } from './config.js';
 export type { ManualCall, ManualCost } from './manual.js';
-export { record, recordCost, type StartOptions, start, type Tokenmeter } from './start.js';
+export {
+  record,
+  recordCost,
+  type StartOptions,
+  start,
+  type Tokenmeter,
+  tokenmeterInstrumentations,
+} from './start.js';

@@ -157,3 +157,21 @@ export function record(call: ManualCall): void {
 export function recordCost(cost: ManualCost): void {
   start().recordCost(cost);
 }
+
+/**
+ * For apps that run their own OpenTelemetry SDK: Tokenmeter's instrumentations, configured with
+ * pricing and attribution, to pass to the app's `NodeSDK({ instrumentations })` or
+ * `registerInstrumentations`. Metrics and spans then go through the app's providers.
+ */
+export function tokenmeterInstrumentations(
+  options: Pick<StartOptions, 'priceOverrides' | 'attributionLabels' | 'maxValuesPerLabel'> = {},
+): Instrumentation[] {
+  const overridesFile = options.priceOverrides ?? process.env.TOKENMETER_PRICE_OVERRIDES;
+  const pricer = new Pricer({ overrides: overridesFile ? loadOverridesFile(overridesFile) : undefined });
+  const attribution = new Attribution({
+    labels: options.attributionLabels ?? ['tenant', 'feature'],
+    maxValuesPerLabel: options.maxValuesPerLabel ?? 100,
+  });
+  const config = { pricer, contextAttributes: attribution.resolve };
+  return [new OpenAIInstrumentation(config), new AnthropicInstrumentation(config)];
+}
