@@ -106,3 +106,33 @@ describe('OTLP export with the standard OTEL_* variables', () => {
     expect(stdout).toContain('calls done');
   });
 });
+
+describe('with the Collector down for a while', () => {
+  it('keeps every call succeeding and the heap flat', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--expose-gc', '--import', '@tokenmeter/node/register', 'app-memory.mjs'],
+      {
+        cwd: appDir,
+        env: {
+          ...process.env,
+          MOCK_URL: mock.url,
+          OTEL_METRICS_EXPORTER: 'otlp',
+          OTEL_TRACES_EXPORTER: 'otlp',
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+          OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+          OTEL_BSP_SCHEDULE_DELAY: '100',
+          OTEL_METRIC_EXPORT_INTERVAL: '200',
+        },
+      },
+    );
+    let stdout = '';
+    child.stdout.on('data', (data) => (stdout += data));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    const { before, after } = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    // 3,000 more calls, each with a span that cannot be exported: growth stays far below what
+    // keeping them would take (a span is ~2 KiB), bounded by the 2,048-span queue.
+    expect(after - before).toBeLessThan(8 * 1024 * 1024);
+  }, 60_000);
+});

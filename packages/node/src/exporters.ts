@@ -67,10 +67,13 @@ export function setUpExport(options: ExportOptions): ExportSetup {
   }
   let periodic: PeriodicExportingMetricReader | undefined;
   if (metricExporters.includes('otlp')) {
+    const interval = Number(process.env.OTEL_METRIC_EXPORT_INTERVAL) || 60_000;
+    // The SDK refuses a timeout longer than the interval: clamp rather than fail the app's start.
+    const timeout = Math.min(Number(process.env.OTEL_METRIC_EXPORT_TIMEOUT) || 30_000, interval);
     periodic = new PeriodicExportingMetricReader({
       exporter: countFailures(new OTLPMetricExporter(), 'metrics'),
-      exportIntervalMillis: Number(process.env.OTEL_METRIC_EXPORT_INTERVAL ?? 60_000),
-      exportTimeoutMillis: Number(process.env.OTEL_METRIC_EXPORT_TIMEOUT ?? 30_000),
+      exportIntervalMillis: interval,
+      exportTimeoutMillis: timeout,
     });
     readers.push(periodic);
   }
