@@ -236,3 +236,41 @@ describe('prom-client bridge', () => {
     expect(await registry.metrics()).toBe(text);
   });
 });
+
+describe('middleware helpers', () => {
+  it('attribute the calls made while handling a request (Express and Fastify shapes)', async () => {
+    const { expressAttribution, fastifyAttribution, currentAttributes } = await import('../src/index.js');
+    const seen: Array<Record<string, string>> = [];
+    const express = expressAttribution((request: any) => ({
+      tenant: request.headers['x-tenant'],
+      feature: 'api',
+    }));
+    await new Promise<void>((resolve) =>
+      express({ headers: { 'x-tenant': 'acme' } }, {}, () => {
+        // The handler's async continuation keeps the request's attribution.
+        setTimeout(() => {
+          seen.push(currentAttributes());
+          resolve();
+        }, 1);
+      }),
+    );
+    const fastify = fastifyAttribution((request: any) => ({ tenant: request.id }));
+    await new Promise<void>((resolve) =>
+      fastify({ id: 'globex' }, {}, () => {
+        void Promise.resolve().then(() => {
+          seen.push(currentAttributes());
+          resolve();
+        });
+      }),
+    );
+    const failing = expressAttribution(() => {
+      throw new Error('bad resolver');
+    });
+    let continued = false;
+    failing({}, {}, () => {
+      continued = true;
+    });
+    expect(seen).toEqual([{ tenant: 'acme', feature: 'api' }, { tenant: 'globex' }]);
+    expect(continued).toBe(true);
+  });
+});
