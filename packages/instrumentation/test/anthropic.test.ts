@@ -1,30 +1,13 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { setupHarness } from './support/instrumentations.js';
-import { type MockLlmServer, mock, startMockLlmServer, withoutVolatile } from './support/mock.js';
+import { collect, mock, mockServerForSuite, withoutVolatile } from './support/mock.js';
 import { eventually } from './support/otel.js';
 import { ANTHROPIC_VERSIONS, anthropicClass, requireSdk } from './support/sdks.js';
 
 const harness = setupHarness();
 const { telemetry } = harness;
-let server: MockLlmServer;
-
-beforeAll(async () => {
-  server = await startMockLlmServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(() => {
-  telemetry.reset();
-  server.requests.length = 0;
-});
-
-async function collect(iterable: AsyncIterable<any>): Promise<any[]> {
-  const items: any[] = [];
-  for await (const item of iterable) items.push(item);
-  return items;
-}
+const server = mockServerForSuite(telemetry);
 
 async function uninstrumented(fn: () => Promise<any>): Promise<any> {
   harness.anthropic.disable();

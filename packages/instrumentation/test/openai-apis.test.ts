@@ -1,30 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CallRecord } from '../src/index.js';
 import { setupHarness } from './support/instrumentations.js';
-import { type MockLlmServer, mock, startMockLlmServer } from './support/mock.js';
+import { collect, mock, mockServerForSuite } from './support/mock.js';
 import { eventually } from './support/otel.js';
 import { openAIClass, requireSdk } from './support/sdks.js';
 
 const harness = setupHarness();
 const { telemetry } = harness;
-let server: MockLlmServer;
-
-beforeAll(async () => {
-  server = await startMockLlmServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(() => {
-  telemetry.reset();
-  server.requests.length = 0;
-});
-
-async function collect(iterable: AsyncIterable<any>): Promise<any[]> {
-  const items: any[] = [];
-  for await (const item of iterable) items.push(item);
-  return items;
-}
+const server = mockServerForSuite(telemetry);
 
 const RESPONSES_USAGE = {
   input_tokens: 900,

@@ -1,4 +1,7 @@
-export { type MockLlmServer, startMockLlmServer } from '@tokenmeter/mock-llm';
+import { type MockLlmServer, startMockLlmServer } from '@tokenmeter/mock-llm';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+
+export { type MockLlmServer, startMockLlmServer };
 
 /** Per-request options that steer the mock: a scenario and/or the exact usage object to return. */
 export function mock(options: { scenario?: string; usage?: unknown } = {}): {
@@ -17,4 +20,42 @@ export function withoutVolatile(value: unknown): unknown {
       ? undefined
       : field,
   );
+}
+
+/**
+ * A mock server for one test file: started before its tests, stopped after, its recorded requests
+ * and the spans cleared before each test. The returned object reads through to the running server.
+ */
+export function mockServerForSuite(telemetry: {
+  reset(): void;
+}): Pick<MockLlmServer, 'url' | 'port' | 'requests'> {
+  let server: MockLlmServer | undefined;
+  beforeAll(async () => {
+    server = await startMockLlmServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  beforeEach(() => {
+    telemetry.reset();
+    server!.requests.length = 0;
+  });
+  return {
+    get url() {
+      return server!.url;
+    },
+    get port() {
+      return server!.port;
+    },
+    get requests() {
+      return server!.requests;
+    },
+  };
+}
+
+/** Reads a whole stream, as an app's `for await` does. */
+export async function collect(iterable: AsyncIterable<any>): Promise<any[]> {
+  const items: any[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
 }
