@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type MockLlmServer, startMockLlmServer } from '@tokenmeter/mock-llm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './support/free-port.js';
 
 const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'one-require');
 let mock: MockLlmServer;
@@ -13,15 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await mock.close();
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function runApp(args: string[]): Promise<{ metrics: string; stop: () => void }> {
   const port = await freePort();

@@ -1,12 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type MockLlmServer, startMockLlmServer } from '@tokenmeter/mock-llm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './support/free-port.js';
 
 /**
  * The packages as users get them: `pnpm pack` tarballs installed with plain npm into a fresh
@@ -58,15 +58,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await mock.close();
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function scrape(args: string[]): Promise<string> {
   const port = await freePort();

@@ -1,25 +1,16 @@
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { context, propagation } from '@opentelemetry/api';
 import { type MockLlmServer, startMockLlmServer } from '@tokenmeter/mock-llm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/support/free-port.js';
 import { OTHER_VALUE, setAttributes, start, type Tokenmeter, withAttributes } from '../src/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let mock: MockLlmServer;
 let tokenmeter: Tokenmeter;
 let client: any;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   mock = await startMockLlmServer();
