@@ -21,11 +21,23 @@ hash -r
 if [ ! -d node_modules ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then
   pnpm install --frozen-lockfile --reporter=append-only >&2
 fi
+# The budget tests run the real promtool, amtool, Prometheus and Alertmanager (Debian's packages).
+ensure_prometheus() {
+  command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && return 0
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "tokenmeter: installing Debian's prometheus and prometheus-alertmanager" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      prometheus prometheus-alertmanager >&2
+  else
+    echo "tokenmeter: install prometheus and prometheus-alertmanager (promtool, amtool) for the budget tests" >&2
+  fi
+}
 task="${1:-}"; shift || true
 case "$task" in
-  test) exec bash scripts/test.sh "$@" ;;
+  test) ensure_prometheus && exec bash scripts/test.sh "$@" ;;
   demo) pnpm run build >&2 && exec node examples/demo/run.mjs "$@" ;;
   bench) pnpm run build >&2 && exec node bench/overhead/run.mjs "$@" ;;
+  generate) pnpm run build >&2 && exec node packages/cli/dist/bin.js generate --config examples/tokenmeter.config.yaml --out . ;;
   exec) exec "$@" ;;
-  *) echo "usage: scripts/dev.sh test|demo|bench|exec CMD..." >&2; exit 64 ;;
+  *) echo "usage: scripts/dev.sh test|demo|bench|generate|exec CMD..." >&2; exit 64 ;;
 esac

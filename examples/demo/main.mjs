@@ -5,11 +5,15 @@ import { runWorkload } from './app.mjs';
 
 const keepServing = process.argv.includes('--serve');
 const metricsUrl = `http://${process.env.OTEL_EXPORTER_PROMETHEUS_HOST}:${process.env.OTEL_EXPORTER_PROMETHEUS_PORT}/metrics`;
-const mock = await startMockLlmServer();
+// MOCK_LLM_URL: use a mock that outlives the app (as a provider does), for restart tests.
+const mock = process.env.MOCK_LLM_URL
+  ? { url: process.env.MOCK_LLM_URL, close: async () => {} }
+  : await startMockLlmServer();
 console.log(`mock OpenAI + Anthropic APIs on ${mock.url} (loopback); metrics on ${metricsUrl}`);
 
 let calls = 0;
-const rounds = 3;
+const roundsArg = process.argv.indexOf('--rounds');
+const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 3;
 const total = rounds * 21;
 const progress = () => {
   calls++;

@@ -1,9 +1,12 @@
+import { checkCommand, generateCommand } from './generate-command.js';
 import { type CommandIO, priceCommand } from './price.js';
 
 export const USAGE = `usage: tokenmeter <command> [options]
 
 commands:
-  price   price one call from its usage (tokenmeter price --help)`;
+  price      price one call from its usage (tokenmeter price --help)
+  generate   write Prometheus rules and Alertmanager config from tokenmeter.config.yaml
+  check      validate tokenmeter.config.yaml (and the generated files, with promtool/amtool)`;
 
 /** Runs the CLI; returns the exit status. */
 export function run(argv: string[], io: CommandIO): number {
@@ -11,6 +14,10 @@ export function run(argv: string[], io: CommandIO): number {
   switch (command) {
     case 'price':
       return priceCommand(rest, io);
+    case 'generate':
+      return generateCommand(rest, io);
+    case 'check':
+      return checkCommand(rest, io);
     case undefined:
     case '--help':
     case '-h':
@@ -22,4 +29,6 @@ export function run(argv: string[], io: CommandIO): number {
   }
 }
 
+export { generateArtifacts, writeArtifacts } from './generate/artifacts.js';
+export { ALERTS, DASHBOARD_UIDS, RECORDED } from './generate/rules.js';
 export type { CommandIO };

@@ -6,6 +6,16 @@ import { z } from 'zod';
 /** `tokenmeter.config.yaml` (see CONTRACT.md): snake_case, validated, unknown keys are errors. */
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const DURATION = /^\d+(ms|s|m|h|d|w)$/;
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** Seconds in a single-unit Prometheus duration such as `5m`. */
+export function durationSeconds(duration: string): number {
+  const match = /^(\d+)(ms|s|m|h|d|w)$/.exec(duration);
+  if (!match) throw new Error(`not a duration: ${duration}`);
+  return Number(match[1]) * (UNIT_SECONDS[match[2] as string] as number);
+}
+
+const duration = (example: string) => z.string().regex(DURATION, `a duration such as ${example}`);
 
 const receiverSchema = z
   .object({
@@ -22,7 +32,18 @@ const receiverSchema = z
     },
   );
 
-const thresholds = z.array(z.number().gt(0).lt(1)).min(1);
+const thresholds = z
+  .array(z.number().gt(0, 'above 0').lt(1, 'below 1 (1.0 is LLMBudgetExhausted)'))
+  .min(1)
+  .refine((values) => new Set(values).size === values.length, { message: 'thresholds must be distinct' });
+
+/** Short names a budget's `match` may use for the metric labels they stand for. */
+export const MATCH_LABEL_ALIASES: Readonly<Record<string, string>> = {
+  provider: 'gen_ai_provider_name',
+  model: 'gen_ai_request_model',
+  operation: 'gen_ai_operation_name',
+  service: 'job',
+};
 
 const budgetSchema = z
   .object({
@@ -37,6 +58,8 @@ const budgetSchema = z
   .refine((budget) => (budget.amount_usd === undefined) !== (budget.amount_tokens === undefined), {
     message: 'give exactly one of amount_usd and amount_tokens',
   });
+
+export const DEFAULT_RUNBOOK_URL = 'https://github.com/tokenmeter/tokenmeter/blob/main/docs/runbooks.md';
 
 export const configSchema = z
   .object({
@@ -68,11 +91,63 @@ export const configSchema = z
     alerting: z
       .object({
         thresholds: thresholds.default([0.5, 0.75, 0.9]),
-        repeat_interval: z.string().regex(DURATION, 'a duration such as 4h').default('4h'),
-        receivers: z.record(z.string(), receiverSchema).default({}),
+        repeat_interval: duration('4h').default('4h'),
+        receivers: z
+          .record(z.string().regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and -'), receiverSchema)
+          .default({}),
+        // How often the generated rules run, and the slot length spend is summed in: alerts lag
+        // spend by at most one slot plus one evaluation.
+        evaluation_interval: duration('1m').default('1m'),
+        resolution: duration('5m').default('5m'),
+        anomaly: z
+          .object({
+            factor: z.number().gt(1).default(3),
+            min_hourly_usd: z.number().nonnegative().default(1),
+          })
+          .strict()
+          .default({ factor: 3, min_hourly_usd: 1 }),
+        group_wait: duration('30s').default('30s'),
+        group_interval: duration('5m').default('5m'),
+        runbook_url: z.url().default(DEFAULT_RUNBOOK_URL),
+        grafana_url: z.url().default('http://localhost:3000'),
       })
       .strict()
-      .default({ thresholds: [0.5, 0.75, 0.9], repeat_interval: '4h', receivers: {} }),
+      .default({
+        thresholds: [0.5, 0.75, 0.9],
+        repeat_interval: '4h',
+        receivers: {},
+        evaluation_interval: '1m',
+        resolution: '5m',
+        anomaly: { factor: 3, min_hourly_usd: 1 },
+        group_wait: '30s',
+        group_interval: '5m',
+        runbook_url: DEFAULT_RUNBOOK_URL,
+        grafana_url: 'http://localhost:3000',
+      })
+      .superRefine((alerting, context) => {
+        const interval = durationSeconds(alerting.evaluation_interval);
+        const resolution = durationSeconds(alerting.resolution);
+        if (interval < 1) {
+          context.addIssue({ code: 'custom', path: ['evaluation_interval'], message: 'at least 1s' });
+        } else if (resolution % interval !== 0) {
+          context.addIssue({
+            code: 'custom',
+            path: ['resolution'],
+            message: `a multiple of evaluation_interval (${alerting.evaluation_interval})`,
+          });
+        }
+        if (interval > 300) {
+          // A rule's output must be visible to the next evaluation within Prometheus' 5m lookback.
+          context.addIssue({ code: 'custom', path: ['evaluation_interval'], message: 'at most 5m' });
+        }
+        if (resolution < 1 || 86400 % resolution !== 0) {
+          context.addIssue({
+            code: 'custom',
+            path: ['resolution'],
+            message: 'must divide one day (for example 1m, 5m, 15m, 1h)',
+          });
+        }
+      }),
   })
   .strict();
 
