@@ -242,7 +242,7 @@ describe.concurrent('each promtool unit test fails when the rule it protects is 
 
 describe('generated Alertmanager routing (amtool config routes test)', () => {
   const routes = (config: string, labels: string[]) => {
-    const dir = generate(path.join(ROOT, config));
+    const dir = generate(path.resolve(ROOT, config));
     const result = run(tool('amtool'), [
       'config',
       'routes',
