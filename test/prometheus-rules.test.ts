@@ -121,8 +121,8 @@ const mutations: Array<{ breaks: string; suite: Suite; file: string; from: strin
     breaks: 'replicas summed (max instead of sum)',
     suite: 'budgets',
     file: 'day.test.yml',
-    from: 'sum by (job, gen_ai_provider_name, gen_ai_request_model, tenant, feature) (',
-    to: 'max by (job, gen_ai_provider_name, gen_ai_request_model, tenant, feature) (',
+    from: 'sum by (job, gen_ai_provider_name, gen_ai_request_model, tenant, feature, cost_type) (',
+    to: 'max by (job, gen_ai_provider_name, gen_ai_request_model, tenant, feature, cost_type) (',
   },
   {
     breaks: 'the day starts at midnight UTC (a rolling 24h instead)',
@@ -177,8 +177,8 @@ const mutations: Array<{ breaks: string; suite: Suite; file: string; from: strin
     breaks: 'no double count after a scrape outage (new means unseen for an hour)',
     suite: 'budgets',
     file: 'day.test.yml',
-    from: /\[1h\] offset 5m\)/g,
-    to: '[5m] offset 5m)',
+    from: /\[1h:5m\] offset 5m\)/g,
+    to: '[5m:5m] offset 5m)',
   },
   {
     breaks: 'the anomaly minimum spend',

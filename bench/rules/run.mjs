@@ -27,13 +27,21 @@ for (const provider of ['openai', 'anthropic'])
         );
 const costTypes = ['input', 'output', 'cache_read', 'cache_write', 'reasoning'];
 const started = Date.now();
-const server = createServer((request, response) => {
+const server = createServer((_request, response) => {
   const elapsed = (Date.now() - started) / 1000;
-  const lines = ['# TYPE tokenmeter_cost_usd_total counter', '# TYPE tokenmeter_tokens_total counter', '# TYPE tokenmeter_calls_total counter'];
+  const lines = [
+    '# TYPE tokenmeter_cost_usd_total counter',
+    '# TYPE tokenmeter_tokens_total counter',
+    '# TYPE tokenmeter_calls_total counter',
+  ];
   series.forEach((labels, index) => {
     const rate = 1e-5 * (1 + (index % 7));
-    for (const type of costTypes) lines.push(`tokenmeter_cost_usd_total{${labels},cost_type="${type}"} ${(rate * elapsed).toFixed(9)}`);
-    for (const type of costTypes) lines.push(`tokenmeter_tokens_total{${labels},token_type="${type}"} ${Math.floor(elapsed * (index % 11))}`);
+    for (const type of costTypes)
+      lines.push(`tokenmeter_cost_usd_total{${labels},cost_type="${type}"} ${(rate * elapsed).toFixed(9)}`);
+    for (const type of costTypes)
+      lines.push(
+        `tokenmeter_tokens_total{${labels},token_type="${type}"} ${Math.floor(elapsed * (index % 11))}`,
+      );
     lines.push(`tokenmeter_calls_total{${labels},outcome="ok"} ${Math.floor(elapsed / 3)}`);
   });
   response.setHeader('content-type', 'text/plain; version=0.0.4');
@@ -54,7 +62,14 @@ writeFileSync(
 alerting: { evaluation_interval: 10s, resolution: 1m }
 `,
 );
-execFileSync(process.execPath, [path.join(root, 'packages/cli/dist/bin.js'), 'generate', '--config', config, '--out', work]);
+execFileSync(process.execPath, [
+  path.join(root, 'packages/cli/dist/bin.js'),
+  'generate',
+  '--config',
+  config,
+  '--out',
+  work,
+]);
 writeFileSync(
   path.join(work, 'baseline.rules.yml'),
   `groups:
@@ -76,36 +91,64 @@ scrape_configs:
 const promPort = 19000 + Math.floor(Math.random() * 1000);
 const prometheus = spawn(
   'prometheus',
-  [`--config.file=${work}/prometheus.yml`, `--storage.tsdb.path=${work}/tsdb`, `--web.listen-address=127.0.0.1:${promPort}`],
+  [
+    `--config.file=${work}/prometheus.yml`,
+    `--storage.tsdb.path=${work}/tsdb`,
+    `--web.listen-address=127.0.0.1:${promPort}`,
+  ],
   { stdio: 'ignore' },
 );
 const query = async (q) => {
-  const body = await (await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`)).json();
+  const body = await (
+    await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`)
+  ).json();
   return body.data.result;
 };
 try {
-  console.log(`10,000 cost series (${series.length * 11} series in all), ${minutes} min of scraping every 5 s, rules every 10 s…`);
+  console.log(
+    `10,000 cost series (${series.length * 11} series in all), ${minutes} min of scraping every 5 s, rules every 10 s…`,
+  );
   await new Promise((resolve) => setTimeout(resolve, minutes * 60_000));
   // Prometheus' own metrics (it does not scrape itself here): the last duration of each group,
   // read at six evaluations; the median of each.
   const readings = {};
   for (let i = 0; i < 6; i++) {
     const text = await (await fetch(`http://127.0.0.1:${promPort}/metrics`)).text();
-    for (const match of text.matchAll(/^prometheus_rule_group_last_duration_seconds\{rule_group="[^"]*;([^"]+)"\} (\S+)$/gm)) {
+    for (const match of text.matchAll(
+      /^prometheus_rule_group_last_duration_seconds\{rule_group="[^"]*;([^"]+)"\} (\S+)$/gm,
+    )) {
       (readings[match[1]] ??= []).push(Number(match[2]));
     }
     await new Promise((resolve) => setTimeout(resolve, 10_000));
   }
   const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
-  const byGroup = Object.fromEntries(Object.entries(readings).map(([name, values]) => [name, median(values)]));
+  const byGroup = Object.fromEntries(
+    Object.entries(readings).map(([name, values]) => [name, median(values)]),
+  );
   const samples = await query('count(tokenmeter_cost_usd_total)');
+  // Where the time goes: the slowest rules of the last evaluation (Prometheus' rules API).
+  const rulesApi = await (await fetch(`http://127.0.0.1:${promPort}/api/v1/rules`)).json();
+  const slowest = rulesApi.data.groups
+    .flatMap((group) =>
+      group.rules.map((rule) => ({
+        rule: rule.name,
+        labels: rule.labels?.budget ?? '',
+        ms: rule.evaluationTime * 1000,
+      })),
+    )
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 6)
+    .map(({ rule, labels, ms }) => `${rule}${labels ? `{budget=${labels}}` : ''}: ${ms.toFixed(1)} ms`);
   const baseline = byGroup.baseline;
   const result = {
     date: new Date().toISOString(),
     prometheus: execFileSync('prometheus', ['--version'], { encoding: 'utf8' }).split('\n')[0],
     costSeries: Number(samples[0]?.value[1] ?? 0),
     minutesOfHistory: minutes,
-    medianGroupDurationMs: Object.fromEntries(Object.entries(byGroup).map(([name, seconds]) => [name, +(seconds * 1000).toFixed(2)])),
+    medianGroupDurationMs: Object.fromEntries(
+      Object.entries(byGroup).map(([name, seconds]) => [name, +(seconds * 1000).toFixed(2)]),
+    ),
+    slowestRules: slowest,
     ratioToBaseline: Object.fromEntries(
       Object.entries(byGroup)
         .filter(([name]) => name !== 'baseline')

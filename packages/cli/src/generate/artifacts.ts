@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { TokenmeterConfig } from '@tokenmeter/node/config';
 import { stringify } from 'yaml';
 import { buildAlertmanagerConfig } from './alertmanager.js';
+import { buildDashboards, provisioningFiles } from './dashboards.js';
 import { buildRuleGroups } from './rules.js';
 
 export const RULES_FILE = 'prometheus/rules/tokenmeter.rules.yml';
@@ -14,6 +15,11 @@ export function generateArtifacts(config: TokenmeterConfig, sourceName: string):
   const files = new Map<string, string>();
   files.set(RULES_FILE, header + toYaml({ groups: buildRuleGroups(config) }));
   files.set(ALERTMANAGER_FILE, header + toYaml(buildAlertmanagerConfig(config)));
+  for (const [name, dashboard] of buildDashboards(config)) {
+    files.set(`dashboards/${name}`, `${JSON.stringify(dashboard, null, 2)}\n`);
+  }
+  for (const [name, content] of provisioningFiles())
+    files.set(`dashboards/${name}`, header + toYaml(content));
   return files;
 }
 

@@ -14,6 +14,7 @@ import {
 export const RECORDED = {
   costSlot: 'tokenmeter:cost_usd:slot_increase',
   tokensSlot: 'tokenmeter:tokens:slot_increase',
+  callsSlot: 'tokenmeter:calls:slot_increase',
   totalCostSlot: 'tokenmeter:total_cost_usd:slot_increase',
   totalCostHour: 'tokenmeter:total_cost_usd:increase1h',
   totalCostHourAvg7d: 'tokenmeter:total_cost_usd:increase1h_avg7d',
@@ -56,7 +57,10 @@ const ROLLING_PROJECTION_BASIS_SECONDS = 86_400;
 const ANOMALY_MIN_HISTORY_HOURS = 24;
 /** How far back a slot looks for a series' previous sample: app restarts shorter than this lose nothing. */
 export const RESTART_GAP_SECONDS = 300;
-/** A series with no sample for this long before the slot is new: its first value is spend. */
+/**
+ * A series with no sample for this long before the slot is new: its first value is spend. Checked
+ * with a subquery stepping at the 5m lookback (12 lookups per series, not every sample of the hour).
+ */
 const NEW_SERIES_AFTER = '1h';
 
 /**
@@ -77,7 +81,7 @@ export function slotIncrease(metric: string, resolutionSeconds: number): string 
     `    (clamp_min(increase(${metric}[${wide}]) - increase(${metric}[${gap}] offset ${slot}), 0) or increase(${metric}[${wide}]))`,
     '  or',
     '    label_replace(',
-    `      (min_over_time(${metric}[${slot}]) unless last_over_time(${metric}[${NEW_SERIES_AFTER}] offset ${slot}))`,
+    `      (min_over_time(${metric}[${slot}]) unless last_over_time(${metric}[${NEW_SERIES_AFTER}:${gap}] offset ${slot}))`,
     `        and on() (count(up offset ${slot}) > 0),`,
     '      "tokenmeter_slot_part", "first_sample", "", "")',
   ].join('\n');
@@ -117,9 +121,9 @@ export function budgetUnit(budget: Budget): 'usd' | 'tokens' {
 }
 
 /** Labels kept by the first aggregation: what budgets match on and dashboards break down by. */
-export function aggregationLabels(config: TokenmeterConfig, unit: 'usd' | 'tokens'): string[] {
+export function aggregationLabels(config: TokenmeterConfig, unit: 'usd' | 'tokens' | 'calls'): string[] {
   const labels = ['job', 'gen_ai_provider_name', 'gen_ai_request_model', ...config.attribution.labels];
-  if (unit === 'tokens') labels.push('token_type');
+  labels.push(unit === 'usd' ? 'cost_type' : unit === 'tokens' ? 'token_type' : 'outcome');
   const extra = config.budgets
     .filter((budget) => budgetUnit(budget) === unit)
     .flatMap((budget) => Object.keys(budgetMatchers(budget)))
@@ -132,8 +136,8 @@ export function buildRuleGroups(config: TokenmeterConfig): RuleGroup[] {
   const interval = config.alerting.evaluation_interval;
   const resolution = durationSeconds(config.alerting.resolution);
   const recording: RecordingRule[] = [
-    // Level 1: spend per slot per raw series (see slotIncrease), then summed away from instance,
-    // operation and cost/token type. Everything after reads these few series.
+    // Level 1: spend per slot per raw series (see slotIncrease), then summed away from instance and
+    // operation. Everything after reads these few series.
     {
       record: RECORDED.costSlot,
       expr: `sum by (${aggregationLabels(config, 'usd').join(', ')}) (\n${slotIncrease('tokenmeter_cost_usd_total', resolution)}\n)`,
@@ -141,6 +145,10 @@ export function buildRuleGroups(config: TokenmeterConfig): RuleGroup[] {
     {
       record: RECORDED.tokensSlot,
       expr: `sum by (${aggregationLabels(config, 'tokens').join(', ')}) (\n${slotIncrease('tokenmeter_tokens_total', resolution)}\n)`,
+    },
+    {
+      record: RECORDED.callsSlot,
+      expr: `sum by (${aggregationLabels(config, 'calls').join(', ')}) (\n${slotIncrease('tokenmeter_calls_total', resolution)}\n)`,
     },
     { record: RECORDED.totalCostSlot, expr: `sum(${RECORDED.costSlot})` },
     {
