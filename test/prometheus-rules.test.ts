@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -291,5 +291,23 @@ describe('generated Alertmanager routing (amtool config routes test)', () => {
     expect(routes(one, ['alertname=LLMBudgetExhausted', 'severity=critical'])).toBe('oncall');
     expect(routes(one, ['alertname=LLMSpendAnomaly', 'severity=warning'])).toBe('oncall');
     expect(routes(none, ['alertname=LLMBudgetExhausted', 'severity=critical'])).toBe('tokenmeter-silent');
+  });
+});
+
+describe('compose.yaml', () => {
+  it('mounts files that exist, and its Prometheus config is valid', async () => {
+    const { parse } = await import('yaml');
+    const compose = parse(readFileSync(path.join(ROOT, 'compose.yaml'), 'utf8')) as {
+      services: Record<string, { volumes?: string[] }>;
+    };
+    expect(Object.keys(compose.services).sort()).toEqual(['alertmanager', 'grafana', 'prometheus']);
+    for (const service of Object.values(compose.services)) {
+      for (const volume of service.volumes ?? []) {
+        const source = volume.split(':')[0] as string;
+        expect(existsSync(path.join(ROOT, source)), source).toBe(true);
+      }
+    }
+    const check = run(tool('promtool'), ['check', 'config', path.join(ROOT, 'prometheus/prometheus.yml')]);
+    expect(check.status, check.output).toBe(0);
   });
 });
