@@ -117,7 +117,7 @@ try {
     for (const match of text.matchAll(
       /^prometheus_rule_group_last_duration_seconds\{rule_group="[^"]*;([^"]+)"\} (\S+)$/gm,
     )) {
-      (readings[match[1]] ??= []).push(Number(match[2]));
+      readings[match[1]] = [...(readings[match[1]] ?? []), Number(match[2])];
     }
     await new Promise((resolve) => setTimeout(resolve, 10_000));
   }

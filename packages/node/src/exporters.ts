@@ -1,8 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { diag, metrics, trace } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { defaultResource, detectResources, envDetector, type Resource } from '@opentelemetry/resources';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  type Resource,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
 import { MeterProvider, MetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 
@@ -47,7 +54,12 @@ function appHasTracerProvider(): boolean {
  * and `OTEL_METRIC_EXPORT_*` variables, read by the exporters themselves.
  */
 export function setUpExport(options: ExportOptions): ExportSetup {
-  const resource: Resource = defaultResource().merge(detectResources({ detectors: [envDetector] }));
+  // service.instance.id (random per process, unless OTEL_RESOURCE_ATTRIBUTES sets one) makes an app
+  // restart visible in target_info, so the budget rules count a restarted process's counters in
+  // full even when they come back higher than before.
+  const resource: Resource = defaultResource()
+    .merge(resourceFromAttributes({ 'service.instance.id': randomUUID() }))
+    .merge(detectResources({ detectors: [envDetector] }));
   const metricExporters = exportersFromEnv('OTEL_METRICS_EXPORTER', 'prometheus');
   // Always one pull reader of Tokenmeter's own, for bridges (prom-client) and tests: it collects
   // only when asked, so it costs nothing otherwise.

@@ -208,8 +208,10 @@ function dashboard(
 function overview(ctx: Context) {
   const monthFraction = '($__range_s / (days_in_month() * 86400))';
   const remainingDays = '((days_in_month() * 86400 - $__range_s) / 86400)';
+  // Average daily spend over the last N days, divided by the days that have data: a new install
+  // with an hour of history is not averaged over a week of zeros.
   const lastDays = (days: number) =>
-    `sum(sum_over_time(${RECORDED.costSlot}${ctx.filter()}[${days}d:${ctx.resolution}])) / ${days}`;
+    `sum(sum_over_time(${RECORDED.costSlot}${ctx.filter()}[${days}d:${ctx.resolution}])) / (count_over_time(${RECORDED.totalCostSlot}[${days}d:${ctx.resolution}]) * ${ctx.resolutionSeconds} / 86400)`;
   const spentMonth = spendInRange(ctx);
   const topBy = (label: string) =>
     bars(

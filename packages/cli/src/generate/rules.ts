@@ -57,33 +57,34 @@ const ROLLING_PROJECTION_BASIS_SECONDS = 86_400;
 const ANOMALY_MIN_HISTORY_HOURS = 24;
 /** How far back a slot looks for a series' previous sample: app restarts shorter than this lose nothing. */
 export const RESTART_GAP_SECONDS = 300;
-/**
- * A series with no sample for this long before the slot is new: its first value is spend. Checked
- * with a subquery stepping at the 5m lookback (12 lookups per series, not every sample of the hour).
- */
+/** A series with no sample for this long before the slot is new: its whole value is spend. */
 const NEW_SERIES_AFTER = '1h';
 
 /**
- * Increase of each series over the last slot, counted by the slot in which each pair of samples
- * ends, so that nothing falls between slots:
- * - the increase over the slot plus the look-back, minus the increase over the look-back alone:
- *   a counter reset (app restart) whose two samples straddle the slot boundary is still counted;
- * - a series new in this slot (no sample in the hour before) adds its first value, which
- *   `increase()` cannot see: a process's first calls. Not while Prometheus itself was not running a
- *   slot ago (no `up` then), so that after its own outage it does not count every counter again;
- *   a series back within the hour (a scrape outage of the app) is not new either.
+ * Increase of each series over the last slot, exact and without `increase()`'s extrapolation: the
+ * latest value now minus the latest value a slot ago (found within a 5-minute look-back), so
+ * consecutive slots telescope to the counter's true increase.
+ * - A counter that went down was reset (app restart): its whole current value is new spend; so is
+ *   every counter of a target whose process changed in the slot (a new service_instance_id in
+ *   target_info), which catches restarts whose counters come back higher than before.
+ * - A series with no earlier value is new (a process's first calls): its whole value is spend —
+ *   unless it was seen within the hour (back from a scrape outage: its total was counted before),
+ *   and only while Prometheus itself was running a slot ago (after its own outage every series
+ *   would look new). The hour is checked with a subquery stepping at the 5m look-back.
  */
 export function slotIncrease(metric: string, resolutionSeconds: number): string {
   const slot = formatDuration(resolutionSeconds);
   const gap = formatDuration(RESTART_GAP_SECONDS);
-  const wide = formatDuration(resolutionSeconds + RESTART_GAP_SECONDS);
+  const previous = `last_over_time(${metric}[${gap}] offset ${slot})`;
+  // Targets whose process changed within the slot (target_info's service_instance_id differs).
+  const restarted = `(group by (job, instance) (target_info unless target_info offset ${slot}) and on(job, instance) group by (job, instance) (target_info offset ${slot}))`;
   return [
-    `    (clamp_min(increase(${metric}[${wide}]) - increase(${metric}[${gap}] offset ${slot}), 0) or increase(${metric}[${wide}]))`,
+    `    (${metric} - ${previous}) >= 0 unless on(job, instance) ${restarted}`,
+    `  or (${metric} + 0) and (${metric} - ${previous}) < 0`,
+    `  or (${metric} + 0) and ${previous} and on(job, instance) ${restarted}`,
     '  or',
-    '    label_replace(',
-    `      (min_over_time(${metric}[${slot}]) unless last_over_time(${metric}[${NEW_SERIES_AFTER}:${gap}] offset ${slot}))`,
-    `        and on() (count(up offset ${slot}) > 0),`,
-    '      "tokenmeter_slot_part", "first_sample", "", "")',
+    `    ((${metric} + 0) unless ${previous} unless last_over_time(${metric}[${NEW_SERIES_AFTER}:${gap}] offset ${slot}))`,
+    `      and on() (count(up offset ${slot}) > 0)`,
   ].join('\n');
 }
 
