@@ -115,7 +115,7 @@ const mutations: Array<{ breaks: string; suite: Suite; file: string; from: strin
     breaks: 'counter resets (an app restart straddling a slot boundary)',
     suite: 'budgets',
     file: 'day.test.yml',
-    from: '\n  or (tokenmeter_cost_usd_total + 0) and (tokenmeter_cost_usd_total - last_over_time(tokenmeter_cost_usd_total[5m] offset 5m)) < 0',
+    from: 'or (tokenmeter_cost_usd_total + 0) and (tokenmeter_cost_usd_total - last_over_time(tokenmeter_cost_usd_total[5m] offset 5m)) < 0',
     to: '',
   },
   {

@@ -209,8 +209,8 @@ describe('budget breach pages through real Prometheus and Alertmanager', () => {
       { what: 'Prometheus to scrape run 1 in full' },
     );
     await first.stop();
-    // Fewer calls after the restart: Prometheus sees a reset only when a counter goes down (a
-    // restart whose first scrape already shows as much as before is invisible to increase()).
+    // A different workload after the restart: some counters come back lower, some higher (the new
+    // process is recognised through its service_instance_id in target_info).
     const second = await runApp(3);
     processes.push(second);
     const secondSpend = await appSpend(metricsUrl);
