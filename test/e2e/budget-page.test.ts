@@ -13,6 +13,8 @@ import {
   promQuery,
   type Started,
   start,
+  startDemoApp,
+  startPrometheus,
   startWebhookReceiver,
   waitFor,
 } from '../support/processes.js';
@@ -96,23 +98,9 @@ describe('budget breach pages through real Prometheus and Alertmanager', () => {
         { ready: 'Listening' },
       ),
     );
-    processes.push(
-      await start(
-        tool('prometheus'),
-        [
-          `--config.file=${prometheusConfig}`,
-          `--storage.tsdb.path=${path.join(work, 'tsdb')}`,
-          `--web.listen-address=127.0.0.1:${prometheusPort}`,
-        ],
-        { ready: 'Server is ready to receive web requests' },
-      ),
-    );
     // Prometheus has been scraping (the app is not up yet) for a slot: it is running.
-    await waitFor(
-      async () => ((await promQuery(prometheusUrl, 'count(up offset 5s)')).length ? true : undefined),
-      {
-        what: 'Prometheus to record up for a slot',
-      },
+    processes.push(
+      await startPrometheus(tool('prometheus'), prometheusConfig, path.join(work, 'tsdb'), prometheusPort),
     );
 
     // The LLM API outlives the app, as a provider does (its prompt cache stays warm across restarts).
@@ -127,20 +115,7 @@ describe('budget breach pages through real Prometheus and Alertmanager', () => {
     const mockUrl = (JSON.parse(mockLlm.output().trim().split('\n')[0] as string) as { url: string }).url;
 
     const runApp = (rounds: number) =>
-      start(
-        process.execPath,
-        ['--import', '@tokenmeter/node/register', 'main.mjs', '--serve', '--rounds', String(rounds)],
-        {
-          cwd: path.join(ROOT, 'examples/demo'),
-          env: {
-            OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
-            OTEL_EXPORTER_PROMETHEUS_PORT: String(appPort),
-            MOCK_LLM_URL: mockUrl,
-          },
-          ready: 'Serving /metrics',
-          timeoutMs: 60_000,
-        },
-      );
+      startDemoApp(ROOT, appPort, ['--rounds', String(rounds)], { MOCK_LLM_URL: mockUrl });
 
     // Run 1: the demo's calls spend more than the budget.
     const first = await runApp(6);
@@ -188,7 +163,7 @@ describe('budget breach pages through real Prometheus and Alertmanager', () => {
         const thresholds = list.filter((alert) => alert.labels.alertname === 'LLMBudgetThresholdReached');
         return thresholds.length === 3 ? list : undefined;
       },
-      { timeoutMs: 30_000, what: 'three threshold alerts in Alertmanager' },
+      { timeoutMs: 60_000, what: 'three threshold alerts in Alertmanager' },
     );
     for (const alert of alerts.filter((entry) => entry.labels.alertname === 'LLMBudgetThresholdReached')) {
       expect(alert.status.state, JSON.stringify(alert.labels)).toBe('suppressed');
@@ -227,7 +202,7 @@ describe('budget breach pages through real Prometheus and Alertmanager', () => {
         last = row?.value;
         return row && Math.abs(row.value - expected) < expected * 1e-9 ? row.value : undefined;
       },
-      { timeoutMs: 30_000, what: `the budget's spend to reach both runs' $${expected}` },
+      { timeoutMs: 60_000, what: `the budget's spend to reach both runs' $${expected}` },
     ).catch((error: Error) => {
       throw new Error(`${error.message}; it is $${last} (run 1 $${firstSpend}, run 2 $${secondSpend})`);
     });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.js';
-import { promQuery, type Started, start, waitFor } from '../support/processes.js';
+import { promQuery, type Started, startDemoApp, startPrometheus, waitFor } from '../support/processes.js';
 import { generate, ROOT, readTree, tool } from '../support/prometheus-tools.js';
 
 interface Target {
@@ -91,30 +91,14 @@ beforeAll(async () => {
     ].join('\n'),
   );
   processes.push(
-    await start(
+    await startPrometheus(
       tool('prometheus'),
-      [
-        `--config.file=${path.join(work, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${path.join(work, 'tsdb')}`,
-        `--web.listen-address=127.0.0.1:${prometheusPort}`,
-      ],
-      { ready: 'Server is ready to receive web requests' },
+      path.join(work, 'prometheus.yml'),
+      path.join(work, 'tsdb'),
+      prometheusPort,
     ),
   );
-  await waitFor(
-    async () => ((await promQuery(prometheusUrl, 'count(up offset 5s)')).length ? true : undefined),
-    {
-      what: 'Prometheus to record up for a slot',
-    },
-  );
-  processes.push(
-    await start(process.execPath, ['--import', '@tokenmeter/node/register', 'main.mjs', '--serve'], {
-      cwd: path.join(ROOT, 'examples/demo'),
-      env: { OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1', OTEL_EXPORTER_PROMETHEUS_PORT: String(appPort) },
-      ready: 'Serving /metrics',
-      timeoutMs: 60_000,
-    }),
-  );
+  processes.push(await startDemoApp(ROOT, appPort));
   // Slots recorded, and a minute of scrapes for the rate() panels.
   await waitFor(
     async () => {

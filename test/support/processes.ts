@@ -121,3 +121,43 @@ export async function promQuery(
   if (body.status !== 'success') throw new Error(`query ${query} failed: ${body.error}`);
   return body.data.result.map((series) => ({ metric: series.metric, value: Number(series.value[1]) }));
 }
+
+/**
+ * Starts Prometheus on loopback with `config` and waits until it has recorded `up` for a slot (5s),
+ * which the budget rules require before they count a new series' first value.
+ */
+export async function startPrometheus(
+  prometheus: string,
+  config: string,
+  dataDir: string,
+  port: number,
+): Promise<Started> {
+  const started = await start(
+    prometheus,
+    [`--config.file=${config}`, `--storage.tsdb.path=${dataDir}`, `--web.listen-address=127.0.0.1:${port}`],
+    { ready: 'Server is ready to receive web requests' },
+  );
+  await waitFor(
+    async () =>
+      (await promQuery(`http://127.0.0.1:${port}`, 'count(up offset 5s)')).length ? true : undefined,
+    {
+      what: 'Prometheus to record up for a slot',
+    },
+  );
+  return started;
+}
+
+/** The demo app with the one require, serving /metrics on `port` once its calls are done. */
+export function startDemoApp(
+  root: string,
+  port: number,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<Started> {
+  return start(process.execPath, ['--import', '@tokenmeter/node/register', 'main.mjs', '--serve', ...args], {
+    cwd: `${root}/examples/demo`,
+    env: { OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), ...env },
+    ready: 'Serving /metrics',
+    timeoutMs: 60_000,
+  });
+}

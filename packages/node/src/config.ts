@@ -69,7 +69,7 @@ export const configSchema = z
         max_values_per_label: z.number().int().positive().max(100_000).default(100),
       })
       .strict()
-      .default({ labels: ['tenant', 'feature'], max_values_per_label: 100 }),
+      .prefault({}),
     pricing: z
       .object({ overrides: z.string().min(1).optional() })
       .strict()
@@ -81,7 +81,7 @@ export const configSchema = z
           .default({}),
       })
       .strict()
-      .default({ rates: {} }),
+      .prefault({}),
     budgets: z
       .array(budgetSchema)
       .default([])
@@ -105,25 +105,15 @@ export const configSchema = z
             min_hourly_usd: z.number().nonnegative().default(1),
           })
           .strict()
-          .default({ factor: 3, min_hourly_usd: 1 }),
+          .prefault({}),
         group_wait: duration('30s').default('30s'),
         group_interval: duration('5m').default('5m'),
         runbook_url: z.url().default(DEFAULT_RUNBOOK_URL),
         grafana_url: z.url().default('http://localhost:3000'),
       })
       .strict()
-      .default({
-        thresholds: [0.5, 0.75, 0.9],
-        repeat_interval: '4h',
-        receivers: {},
-        evaluation_interval: '1m',
-        resolution: '5m',
-        anomaly: { factor: 3, min_hourly_usd: 1 },
-        group_wait: '30s',
-        group_interval: '5m',
-        runbook_url: DEFAULT_RUNBOOK_URL,
-        grafana_url: 'http://localhost:3000',
-      })
+      // prefault: an absent section is parsed as {}, so each field's own default applies.
+      .prefault({})
       .superRefine((alerting, context) => {
         const interval = durationSeconds(alerting.evaluation_interval);
         const resolution = durationSeconds(alerting.resolution);

@@ -433,8 +433,20 @@ function budgetsDashboard(ctx: Context) {
 }
 
 function modelsDashboard(ctx: Context) {
-  const quantile = (q: number, metric: string) =>
-    `histogram_quantile(${q}, sum by (le, ${PROVIDER_MODEL}) (rate(${metric}${ctx.modelFilter()}[$__rate_interval])))`;
+  const percentiles = (title: string, description: string, histogram: string) =>
+    series(
+      title,
+      description,
+      's',
+      [0.5, 0.95].map((q, index) =>
+        query(
+          `histogram_quantile(${q}, sum by (le, ${PROVIDER_MODEL}) (rate(${histogram}${ctx.modelFilter()}[$__rate_interval])))`,
+          `p${q * 100} ${MODEL_LEGEND}`,
+          false,
+          String.fromCharCode(65 + index),
+        ),
+      ),
+    );
   return dashboard(
     DASHBOARD_UIDS.models,
     'Tokenmeter / Models',
@@ -480,38 +492,15 @@ function modelsDashboard(ctx: Context) {
       [
         'Latency',
         [
-          series('Call duration p50 / p95', 'From gen_ai.client.inference.duration.', 's', [
-            query(
-              quantile(0.5, 'gen_ai_client_inference_duration_bucket'),
-              `p50 ${MODEL_LEGEND}`,
-              false,
-              'A',
-            ),
-            query(
-              quantile(0.95, 'gen_ai_client_inference_duration_bucket'),
-              `p95 ${MODEL_LEGEND}`,
-              false,
-              'B',
-            ),
-          ]),
-          series(
+          percentiles(
+            'Call duration p50 / p95',
+            'From gen_ai.client.inference.duration.',
+            'gen_ai_client_inference_duration_bucket',
+          ),
+          percentiles(
             'Time to first token p50 / p95',
             'Streams only, from gen_ai.client.inference.time_to_first_chunk.',
-            's',
-            [
-              query(
-                quantile(0.5, 'gen_ai_client_inference_time_to_first_chunk_bucket'),
-                `p50 ${MODEL_LEGEND}`,
-                false,
-                'A',
-              ),
-              query(
-                quantile(0.95, 'gen_ai_client_inference_time_to_first_chunk_bucket'),
-                `p95 ${MODEL_LEGEND}`,
-                false,
-                'B',
-              ),
-            ],
+            'gen_ai_client_inference_time_to_first_chunk_bucket',
           ),
         ],
       ],
