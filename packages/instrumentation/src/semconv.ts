@@ -55,6 +55,7 @@ export const METRIC_TOKENMETER_UNPRICED_TOKENS = 'tokenmeter.unpriced_tokens';
 export const METRIC_TOKENMETER_INTERNAL_ERRORS = 'tokenmeter.internal_errors';
 export const METRIC_TOKENMETER_INVALID_USAGE = 'tokenmeter.invalid_usage';
 export const METRIC_TOKENMETER_ESTIMATED_USAGE = 'tokenmeter.estimated_usage';
+export const METRIC_TOKENMETER_DEDUPLICATED_CALLS = 'tokenmeter.deduplicated_calls';
 
 /** Current conventions: one counter per token kind (`token-metrics.yaml`). */
 export const METRIC_GEN_AI_INFERENCE_USAGE_INPUT_TOKENS = 'gen_ai.client.inference.usage.input_tokens';

@@ -1,6 +1,12 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { anthropicError, Batches, countTokens, message, messages } from './anthropic.js';
+import { bedrockRoute } from './bedrock.js';
+import { cohereRoute } from './cohere.js';
+import { geminiRoute } from './gemini.js';
+import { groqRoute } from './groq.js';
+import { mistralRoute } from './mistral.js';
+import { ollamaRoute } from './ollama.js';
 import {
   chatCompletions,
   embeddings,
@@ -10,7 +16,18 @@ import {
   speech,
   transcription,
 } from './openai.js';
+import type { ProviderRoute } from './provider.js';
 import { readScenario, type Scenario, sleep } from './scenario.js';
+
+/** Providers with a module of their own, tried before the OpenAI and Anthropic routes below. */
+const PROVIDER_ROUTES: ProviderRoute[] = [
+  geminiRoute,
+  bedrockRoute,
+  mistralRoute,
+  cohereRoute,
+  groqRoute,
+  ollamaRoute,
+];
 
 export interface RecordedRequest {
   method: string;
@@ -91,6 +108,8 @@ export async function startMockLlmServer(options: MockLlmServerOptions = {}): Pr
     }
     await sleep(scenario.delayMs);
     if (response.destroyed) return;
+    for (const providerRoute of PROVIDER_ROUTES)
+      if (await providerRoute({ request, response, url, body, raw, scenario, baseUrl })) return;
     const path = url.pathname;
     const anthropic = path.startsWith('/v1/messages') || path.startsWith('/model/');
     if (scenario.httpError)

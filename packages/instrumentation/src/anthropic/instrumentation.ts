@@ -1,10 +1,6 @@
-import {
-  InstrumentationBase,
-  InstrumentationNodeModuleDefinition,
-  isWrapped,
-} from '@opentelemetry/instrumentation';
+import { InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
-import { Recorder } from '../core/recorder.js';
+import { LlmInstrumentation } from '../core/instrumentation-base.js';
 import { findPostOwner, wrapPost } from '../stainless/wrap-post.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import { AnthropicAdapter } from './adapter.js';
@@ -22,22 +18,11 @@ const SDK_TRACER = '_tracer';
  * Tokenmeter's span (with full usage and cost) is the one span; disabling Tokenmeter gives the SDK
  * its tracing back. The metering itself does not depend on either span: it happens once, in `post`.
  */
-export class AnthropicInstrumentation extends InstrumentationBase<AnthropicInstrumentationConfig> {
-  readonly recorder: Recorder;
+export class AnthropicInstrumentation extends LlmInstrumentation<AnthropicInstrumentationConfig> {
   private readonly adapter = new AnthropicAdapter();
 
   constructor(config: AnthropicInstrumentationConfig = {}) {
     super(PACKAGE_NAME, PACKAGE_VERSION, config);
-    this.recorder = new Recorder(() => this.tracer, config);
-  }
-
-  override setConfig(config: AnthropicInstrumentationConfig = {}): void {
-    super.setConfig(config);
-    this.recorder?.configure(config);
-  }
-
-  protected override _updateMetricInstruments(): void {
-    this.recorder?.setMeter(this.meter);
   }
 
   protected init() {
@@ -48,7 +33,7 @@ export class AnthropicInstrumentation extends InstrumentationBase<AnthropicInstr
         const owner = findPostOwner(clientClassOf(moduleExports));
         if (owner && !isWrapped(owner.post)) {
           this._wrap(owner, 'post', (original) =>
-            wrapPost(original, this.adapter, () => (this.isEnabled() ? this.recorder : undefined)),
+            wrapPost(original, this.adapter, () => this.activeRecorder()),
           );
           this.silenceSdkTracer(owner);
         }

@@ -2,6 +2,7 @@ import {
   type Attributes,
   type Context,
   context,
+  createContextKey,
   type Histogram,
   INVALID_SPAN_CONTEXT,
   type Meter,
@@ -264,20 +265,35 @@ export class Recorder {
   }
 
   /** Starts the span of one call. Never throws: a failure yields a handle that records nothing. */
-  start(request: CallRequest, estimation?: EstimationSource): CallHandle {
-    const parent = context.active();
+  start(request: CallRequest, estimation?: EstimationSource, startedAt?: StartTime): CallHandle {
+    const parent = startedAt?.parent ?? context.active();
+    FrameworkCall.coverEnclosing(parent);
     let span: Span;
     try {
       span = this.getTracer().startSpan(
         spanName(request),
-        { kind: SpanKind.CLIENT, attributes: requestAttributes(request) },
+        {
+          kind: SpanKind.CLIENT,
+          attributes: requestAttributes(request),
+          startTime: startedAt?.timeMs,
+        },
         parent,
       );
     } catch (error) {
       this.self.internalError('start', error);
       span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
     }
-    return new CallHandle(this, request, span, parent, estimation);
+    return new CallHandle(this, request, span, parent, estimation, startedAt);
+  }
+
+  /**
+   * Starts a call seen through a framework that sits above the vendor SDKs (the Vercel AI SDK,
+   * LangChain). The framework runs the provider request inside the returned call's `context`; if
+   * an instrumented vendor SDK meters that request itself (it knows the exact usage and provider),
+   * the framework's call records nothing, so no call is counted twice.
+   */
+  startFramework(request: CallRequest, estimation?: EstimationSource): FrameworkCall {
+    return new FrameworkCall(this, request, estimation);
   }
 
   /** @internal Called once per call by `CallHandle.finish`. */
@@ -542,13 +558,29 @@ export class Recorder {
   }
 }
 
+/** When (and under which parent) a call began, for a span started after the fact. */
+export interface StartTime {
+  timeMs: number;
+  perf: number;
+  firstChunkPerf: number | undefined;
+  parent: Context;
+}
+
+/** What stream observation needs from a call, whichever kind it is. */
+export interface MeteredCall {
+  readonly finished: boolean;
+  firstChunk(): void;
+  finish(args: FinishArgs): void;
+  internalError(where: string, error: unknown): void;
+}
+
 /** One in-flight call. `finish` takes effect once, whichever path (parse, stream end, abort, GC) gets there first. */
-export class CallHandle {
+export class CallHandle implements MeteredCall {
   readonly context: Context;
   /** False for the no-op span of an app without tracing: there is no context to hand on. */
   readonly propagates: boolean;
-  readonly startTimeMs = Date.now();
-  readonly startPerf = performance.now();
+  readonly startTimeMs: number;
+  readonly startPerf: number;
   firstChunkPerf: number | undefined;
   private done = false;
 
@@ -558,7 +590,11 @@ export class CallHandle {
     readonly span: Span,
     readonly parentContext: Context,
     readonly estimation: EstimationSource | undefined,
+    startedAt?: StartTime,
   ) {
+    this.startTimeMs = startedAt?.timeMs ?? Date.now();
+    this.startPerf = startedAt?.perf ?? performance.now();
+    this.firstChunkPerf = startedAt?.firstChunkPerf;
     this.propagates = trace.isSpanContextValid(span.spanContext());
     this.context = this.propagates ? trace.setSpan(parentContext, span) : parentContext;
   }
@@ -588,6 +624,76 @@ export class CallHandle {
     this.done = true;
     try {
       this.recorder.complete(this, args);
+    } catch (error) {
+      this.recorder.self.internalError('finish', error);
+    }
+  }
+
+  internalError(where: string, error: unknown): void {
+    this.recorder.self.internalError(where, error);
+  }
+}
+
+const FRAMEWORK_CALL = createContextKey('tokenmeter framework call');
+
+/**
+ * A call seen through a framework above the vendor SDKs. Its span is only created when it
+ * finishes and nothing underneath metered the same request; it then starts at the call's start.
+ */
+export class FrameworkCall implements MeteredCall {
+  /** Run the provider request in this context: vendor-SDK calls started in it cover this call. */
+  readonly context: Context;
+  /** Set when an instrumented vendor SDK metered a request of this call. */
+  covered = false;
+  private readonly startTimeMs = Date.now();
+  private readonly startPerf = performance.now();
+  private firstChunkPerf: number | undefined;
+  private readonly parent: Context;
+  private readonly enclosing: FrameworkCall | undefined;
+  private done = false;
+
+  constructor(
+    private readonly recorder: Recorder,
+    readonly request: CallRequest,
+    private readonly estimation: EstimationSource | undefined,
+  ) {
+    this.parent = context.active();
+    this.enclosing = this.parent.getValue(FRAMEWORK_CALL) as FrameworkCall | undefined;
+    this.context = this.parent.setValue(FRAMEWORK_CALL, this);
+  }
+
+  /** A call metered in `ctx` covers every framework call it runs inside. */
+  static coverEnclosing(ctx: Context): void {
+    let call = ctx.getValue(FRAMEWORK_CALL) as FrameworkCall | undefined;
+    while (call && !call.covered) {
+      call.covered = true;
+      call = call.enclosing;
+    }
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  firstChunk(): void {
+    if (this.firstChunkPerf === undefined) this.firstChunkPerf = performance.now();
+  }
+
+  finish(args: FinishArgs): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.covered) {
+      this.recorder.self.deduplicated(this.request.provider);
+      return;
+    }
+    try {
+      const handle = this.recorder.start(this.request, this.estimation, {
+        timeMs: this.startTimeMs,
+        perf: this.startPerf,
+        firstChunkPerf: this.firstChunkPerf,
+        parent: this.parent,
+      });
+      handle.finish(args);
     } catch (error) {
       this.recorder.self.internalError('finish', error);
     }

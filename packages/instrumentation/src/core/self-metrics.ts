@@ -1,5 +1,6 @@
 import { type Counter, diag, type Meter } from '@opentelemetry/api';
 import {
+  METRIC_TOKENMETER_DEDUPLICATED_CALLS,
   METRIC_TOKENMETER_ESTIMATED_USAGE,
   METRIC_TOKENMETER_INTERNAL_ERRORS,
   METRIC_TOKENMETER_INVALID_USAGE,
@@ -13,8 +14,9 @@ export class SelfMetrics {
   private internalErrors: Counter | undefined;
   private invalidUsage: Counter | undefined;
   private estimatedUsage: Counter | undefined;
+  private deduplicatedCalls: Counter | undefined;
   /** Plain counters too, so tests and the demo can read them without a metrics pipeline. */
-  readonly counts = { internalErrors: 0, invalidUsage: 0, estimatedUsage: 0 };
+  readonly counts = { internalErrors: 0, invalidUsage: 0, estimatedUsage: 0, deduplicatedCalls: 0 };
 
   setMeter(meter: Meter): void {
     this.internalErrors = meter.createCounter(METRIC_TOKENMETER_INTERNAL_ERRORS, {
@@ -25,6 +27,10 @@ export class SelfMetrics {
     });
     this.estimatedUsage = meter.createCounter(METRIC_TOKENMETER_ESTIMATED_USAGE, {
       description: 'Calls whose token usage was estimated with a tokenizer instead of reported',
+    });
+    this.deduplicatedCalls = meter.createCounter(METRIC_TOKENMETER_DEDUPLICATED_CALLS, {
+      description:
+        'Calls seen through a framework (Vercel AI SDK, LangChain) left to the vendor SDK instrumentation that metered them',
     });
   }
 
@@ -46,5 +52,10 @@ export class SelfMetrics {
   estimated(provider: string, reason: string): void {
     this.counts.estimatedUsage++;
     this.estimatedUsage?.add(1, { 'gen_ai.provider.name': provider, reason });
+  }
+
+  deduplicated(provider: string): void {
+    this.counts.deduplicatedCalls++;
+    this.deduplicatedCalls?.add(1, { 'gen_ai.provider.name': provider });
   }
 }

@@ -1,10 +1,6 @@
-import {
-  InstrumentationBase,
-  InstrumentationNodeModuleDefinition,
-  isWrapped,
-} from '@opentelemetry/instrumentation';
+import { InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
-import { Recorder } from '../core/recorder.js';
+import { LlmInstrumentation } from '../core/instrumentation-base.js';
 import { findPostOwner, wrapPost } from '../stainless/wrap-post.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import { OpenAIAdapter } from './adapter.js';
@@ -22,20 +18,17 @@ export interface OpenAIInstrumentationConfig extends TokenmeterInstrumentationCo
 }
 
 /** Meters `openai` 4.x–7.x: chat, responses, legacy completions, embeddings, images, audio. */
-export class OpenAIInstrumentation extends InstrumentationBase<OpenAIInstrumentationConfig> {
-  readonly recorder: Recorder;
+export class OpenAIInstrumentation extends LlmInstrumentation<OpenAIInstrumentationConfig> {
   private readonly adapter = new OpenAIAdapter();
 
   constructor(config: OpenAIInstrumentationConfig = {}) {
     super(PACKAGE_NAME, PACKAGE_VERSION, config);
-    this.recorder = new Recorder(() => this.tracer, config);
     this.configureAdapter(config);
   }
 
   override setConfig(config: OpenAIInstrumentationConfig = {}): void {
     super.setConfig(config);
-    // InstrumentationBase calls setConfig from its constructor, before these fields exist.
-    this.recorder?.configure(config);
+    // InstrumentationBase calls setConfig from its constructor, before the adapter exists.
     if (this.adapter) this.configureAdapter(config);
   }
 
@@ -51,10 +44,6 @@ export class OpenAIInstrumentation extends InstrumentationBase<OpenAIInstrumenta
     });
   }
 
-  protected override _updateMetricInstruments(): void {
-    this.recorder?.setMeter(this.meter);
-  }
-
   protected init() {
     return new InstrumentationNodeModuleDefinition(
       'openai',
@@ -63,7 +52,7 @@ export class OpenAIInstrumentation extends InstrumentationBase<OpenAIInstrumenta
         const owner = findPostOwner(clientClassOf(moduleExports));
         if (owner && !isWrapped(owner.post)) {
           this._wrap(owner, 'post', (original) =>
-            wrapPost(original, this.adapter, () => (this.isEnabled() ? this.recorder : undefined)),
+            wrapPost(original, this.adapter, () => this.activeRecorder()),
           );
         }
         return moduleExports;

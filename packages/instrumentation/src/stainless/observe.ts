@@ -1,6 +1,7 @@
-import type { MeteredRequest, StreamObserver } from '../core/adapter.js';
+import type { MeteredRequest } from '../core/adapter.js';
 import type { CallResponse } from '../core/call-record.js';
 import type { CallHandle } from '../core/recorder.js';
+import { finishWhenAbandoned, observeIterator } from '../core/stream.js';
 
 /**
  * Observes the result of one call made through a Stainless-generated SDK (openai, @anthropic-ai/sdk,
@@ -148,18 +149,6 @@ function isStainlessStream(
   );
 }
 
-/** Calls whose stream was never iterated nor closed are finished when the stream is collected. */
-const abandonedStreams = new FinalizationRegistry<{ call: CallHandle; observer: StreamObserver }>(
-  ({ call, observer }) => {
-    call.finish({
-      response: observer.result(),
-      billable: true,
-      outputText: () => observer.outputText(),
-      streamOutcome: 'abandoned',
-    });
-  },
-);
-
 /**
  * Replaces the stream's `iterator` factory, which every consumer goes through (`for await`,
  * `tee()`, `toReadableStream()`), with one that observes the events of the first iteration.
@@ -173,69 +162,14 @@ function observeStream(
   const observer = metered.observeStream();
   const original = stream.iterator;
   let iterated = false;
-  const token = {};
-  abandonedStreams.register(stream, { call, observer }, token);
+  const cancelAbandoned = finishWhenAbandoned(stream, call, observer);
   stream.iterator = function iterator(this: unknown, ...args: unknown[]) {
     const inner = original.apply(this, args);
     if (iterated) return inner;
     iterated = true;
-    abandonedStreams.unregister(token);
+    cancelAbandoned();
     return observeIterator(inner, call, observer);
   };
-}
-
-function observeIterator(
-  inner: AsyncIterator<unknown>,
-  call: CallHandle,
-  observer: StreamObserver,
-): AsyncIterator<unknown> {
-  const settle = (streamOutcome: string, error?: unknown) => {
-    if (call.finished) return;
-    call.finish({
-      response: observer.result(),
-      error,
-      billable: true,
-      outputText: () => observer.outputText(),
-      streamOutcome,
-    });
-  };
-  const onResult = (
-    result: IteratorResult<unknown>,
-  ): IteratorResult<unknown> | Promise<IteratorResult<unknown>> => {
-    if (result.done) {
-      settle('completed');
-      return result;
-    }
-    call.firstChunk();
-    let hide = false;
-    try {
-      hide = observer.onEvent(result.value);
-    } catch (error) {
-      call.internalError('stream_event', error);
-    }
-    return hide ? wrapped.next() : result;
-  };
-  const onError = (error: unknown): never => {
-    settle('error', error);
-    throw error;
-  };
-  const wrapped: AsyncIterator<unknown> & AsyncIterable<unknown> = {
-    next(...args: [] | [unknown]) {
-      return inner.next(...args).then(onResult, onError);
-    },
-    return(value?: unknown) {
-      settle('cancelled');
-      return inner.return ? inner.return(value) : Promise.resolve({ done: true, value });
-    },
-    throw(error?: unknown) {
-      settle('error', error);
-      return inner.throw ? inner.throw(error) : Promise.reject(error);
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
-  return wrapped;
 }
 
 /** Reads a copy of a response the app did not (yet) ask the SDK to parse: JSON or server-sent events. */
