@@ -1,3 +1,4 @@
+export { createInstrumentations } from './all.js';
 export {
   AnthropicInstrumentation,
   type AnthropicInstrumentationConfig,
@@ -12,6 +13,7 @@ export type {
   TokenUsage,
 } from './core/call-record.js';
 export type { TokenmeterInstrumentationConfig } from './core/config.js';
+export { LlmInstrumentation } from './core/instrumentation-base.js';
 export {
   type CallRecordProcessor,
   type ContextAttributes,
@@ -20,6 +22,8 @@ export {
   type SemconvMetricsMode,
 } from './core/recorder.js';
 export { partitionUsage, validateUsage } from './core/usage.js';
+export { GroqInstrumentation, type GroqInstrumentationConfig } from './groq/instrumentation.js';
+export { OllamaInstrumentation, type OllamaInstrumentationConfig } from './ollama/instrumentation.js';
 export { OpenAIInstrumentation, type OpenAIInstrumentationConfig } from './openai/instrumentation.js';
 export * as semconv from './semconv.js';
 export {

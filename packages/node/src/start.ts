@@ -2,7 +2,7 @@ import { context, diag, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { type Instrumentation, registerInstrumentations } from '@opentelemetry/instrumentation';
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { AnthropicInstrumentation, OpenAIInstrumentation } from '@tokenmeter/instrumentation';
+import { createInstrumentations } from '@tokenmeter/instrumentation';
 import { loadOverridesFile, Pricer, watchOverridesFile } from '@tokenmeter/pricing';
 import { Attribution } from './attribution.js';
 import { findConfigFile, loadConfig, type TokenmeterConfig } from './config.js';
@@ -91,10 +91,7 @@ export function start(options: StartOptions = {}): Tokenmeter {
         100),
   });
   const config = { pricer, contextAttributes: attribution.resolve };
-  const instrumentations: Instrumentation[] = [
-    new OpenAIInstrumentation(config),
-    new AnthropicInstrumentation(config),
-  ];
+  const instrumentations: Instrumentation[] = createInstrumentations(config);
   registerInstrumentations({
     instrumentations,
     tracerProvider: exporting.tracerProvider ?? trace.getTracerProvider(),
@@ -173,5 +170,5 @@ export function tokenmeterInstrumentations(
     maxValuesPerLabel: options.maxValuesPerLabel ?? 100,
   });
   const config = { pricer, contextAttributes: attribution.resolve };
-  return [new OpenAIInstrumentation(config), new AnthropicInstrumentation(config)];
+  return createInstrumentations(config);
 }

@@ -1,6 +1,6 @@
 /**
  * `gen_ai.provider.name` (the conventions' names) → provider id in the @pydantic/genai-prices
- * catalog. Providers with no entry (self-hosted: ollama, vllm) are priced by overrides only.
+ * catalog. Providers with no entry are priced by overrides only, except self-hosted ones.
  */
 const CATALOG_PROVIDER: Record<string, string> = {
   openai: 'openai',
@@ -22,6 +22,13 @@ const CATALOG_PROVIDER: Record<string, string> = {
   perplexity: 'perplexity',
   cerebras: 'cerebras',
 };
+
+/** Providers that serve models on the user's own machines: no per-token price, so $0 unless overridden. */
+const SELF_HOSTED = new Set(['ollama']);
+
+export function isSelfHosted(provider: string): boolean {
+  return SELF_HOSTED.has(provider);
+}
 
 export function catalogProviderId(provider: string): string | undefined {
   return CATALOG_PROVIDER[provider];

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { calcPrice as CalcPrice, ModelPrice, TieredPrices } from '@pydantic/genai-prices';
-import { catalogProviderId, isFineTuned, normalizeModel } from './catalog-ids.js';
+import { catalogProviderId, isFineTuned, isSelfHosted, normalizeModel } from './catalog-ids.js';
 import {
   type ModelPrices,
   type PriceOverrides,
@@ -223,6 +223,19 @@ export class Pricer {
     }
     if (isFineTuned(model)) {
       return { unpriced: `fine-tuned model ${model} costs more than its base model: add a price override` };
+    }
+    if (isSelfHosted(provider)) {
+      // Models served on the user's own hardware have no per-token price: $0, said so on the span
+      // (`self-hosted:…`), and an override still sets a price (GPU hours spread over tokens, say).
+      return {
+        prices: { input_mtok: 0, output_mtok: 0 } as ModelPrice,
+        pricingModel: `self-hosted:${provider}/${model}`,
+        priceVersion: 'self-hosted',
+        factor: 1,
+        slowPath: false,
+        catalogProvider: undefined,
+        catalogModel: model,
+      };
     }
     const catalogProvider = catalogProviderId(provider);
     if (!catalogProvider) {

@@ -143,6 +143,26 @@ describe('Pricer', () => {
     expect(local.priced).toBe(false);
   });
 
+  it('prices Ollama (models on your own machine) at $0, says so, and lets an override set a price', () => {
+    const local = new Pricer().price({
+      provider: 'ollama',
+      model: 'llama3.2',
+      usage: usage(100, 50),
+      at: AT,
+    });
+    expect(local).toMatchObject({ priced: true, amountUsd: 0, pricingModel: 'self-hosted:ollama/llama3.2' });
+    const overridden = new Pricer({
+      overrides: {
+        models: [{ provider: 'ollama', model: '*', prices: { input_mtok: 0.5, output_mtok: 1 } }],
+      },
+    }).price({ provider: 'ollama', model: 'llama3.2', usage: usage(1_000_000, 1_000_000), at: AT });
+    expect(overridden).toMatchObject({
+      priced: true,
+      amountUsd: 1.5,
+      pricingModel: 'override:ollama/llama3.2',
+    });
+  });
+
   it('never prices a fine-tuned model as its base model', () => {
     const result = new Pricer().price({
       provider: 'openai',
@@ -260,10 +280,10 @@ describe('Pricer', () => {
 
   it('reloads overrides at runtime', () => {
     const pricer = new Pricer();
-    const call = { provider: 'ollama', model: 'llama3.2', usage: usage(1000, 1000), at: AT };
+    const call = { provider: 'vllm', model: 'llama3.2', usage: usage(1000, 1000), at: AT };
     expect(pricer.price(call).priced).toBe(false);
     pricer.setOverrides({
-      models: [{ provider: 'ollama', model: 'llama3.2', prices: { input_mtok: 0, output_mtok: 0 } }],
+      models: [{ provider: 'vllm', model: 'llama3.2', prices: { input_mtok: 0, output_mtok: 0 } }],
     });
     expect(pricer.price(call)).toMatchObject({ priced: true, amountUsd: 0 });
   });
@@ -362,7 +382,7 @@ describe('service tiers and reloading', () => {
     const file = path.join(os.tmpdir(), `tokenmeter-watch-${process.pid}.yaml`);
     writeFileSync(file, 'models: []\n');
     const pricer = new Pricer();
-    const call = { provider: 'ollama', model: 'llama3.2', usage: usage(1_000_000, 0), at: AT };
+    const call = { provider: 'vllm', model: 'llama3.2', usage: usage(1_000_000, 0), at: AT };
     const errors: Error[] = [];
     const stop = watchOverridesFile(
       file,
@@ -374,13 +394,13 @@ describe('service tiers and reloading', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       writeFileSync(
         file,
-        'models:\n  - { provider: ollama, model: llama3.2, prices: { input_mtok: 0.05, output_mtok: 0.05 } }\n',
+        'models:\n  - { provider: vllm, model: llama3.2, prices: { input_mtok: 0.05, output_mtok: 0.05 } }\n',
       );
       const deadline = Date.now() + 5000;
       while (!pricer.price(call).priced && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 100));
       expect(pricer.price(call)).toMatchObject({ priced: true, amountUsd: expect.closeTo(0.05, 12) });
-      writeFileSync(file, 'models: [{ provider: ollama }]\n');
+      writeFileSync(file, 'models: [{ provider: vllm }]\n');
       const errorDeadline = Date.now() + 5000;
       while (errors.length === 0 && Date.now() < errorDeadline)
         await new Promise((resolve) => setTimeout(resolve, 100));

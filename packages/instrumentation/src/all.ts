@@ -1,0 +1,19 @@
+import { AnthropicInstrumentation } from './anthropic/instrumentation.js';
+import type { TokenmeterInstrumentationConfig } from './core/config.js';
+import type { LlmInstrumentation } from './core/instrumentation-base.js';
+import { GroqInstrumentation } from './groq/instrumentation.js';
+import { OllamaInstrumentation } from './ollama/instrumentation.js';
+import { OpenAIInstrumentation } from './openai/instrumentation.js';
+
+/**
+ * One instance of every Tokenmeter instrumentation, sharing `config`: what `@tokenmeter/node`
+ * registers. Each patches its library only if the app loads it.
+ */
+export function createInstrumentations(config: TokenmeterInstrumentationConfig = {}): LlmInstrumentation[] {
+  return [
+    new OpenAIInstrumentation(config),
+    new AnthropicInstrumentation(config),
+    new GroqInstrumentation(config),
+    new OllamaInstrumentation(config),
+  ];
+}

@@ -1,0 +1,183 @@
+import { context } from '@opentelemetry/api';
+import {
+  InstrumentationNodeModuleDefinition,
+  InstrumentationNodeModuleFile,
+  isWrapped,
+} from '@opentelemetry/instrumentation';
+import type { StreamObserver } from '../core/adapter.js';
+import type { TokenmeterInstrumentationConfig } from '../core/config.js';
+import { LlmInstrumentation } from '../core/instrumentation-base.js';
+import { finishWithResponse, observeStream } from '../core/meter-call.js';
+import type { CallHandle } from '../core/recorder.js';
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
+import { OLLAMA_METHODS, OllamaAdapter, type OllamaMethod } from './adapter.js';
+
+export type OllamaInstrumentationConfig = TokenmeterInstrumentationConfig;
+
+const SUPPORTED = ['>=0.5.0 <0.7'];
+/** The browser entry (`ollama/browser`) in the layouts the package has shipped; the node class extends it. */
+const BROWSER_FILES = ['ollama/dist/browser.cjs', 'ollama/dist/browser.mjs', 'ollama/dist/browser.js'];
+
+type Method = (this: unknown, ...args: unknown[]) => unknown;
+
+/**
+ * Meters the `ollama` npm package 0.5–0.6: `chat`, `generate` (streamed or not), `embed` and the
+ * legacy `embeddings`, for the default instance and every `new Ollama({ host })`, from `ollama`
+ * and `ollama/browser` alike. Both entry points share one class (the node `Ollama` extends the
+ * browser one, which defines these methods), so its prototype is wrapped once, whichever entry
+ * loads first. A stream is the SDK's own `AbortableAsyncIterator`, handed back unchanged: its
+ * iteration is observed, and its `abort()` (or the client's `abort()`) ends the call at once,
+ * with the output seen so far. The package has no tracing of its own.
+ */
+export class OllamaInstrumentation extends LlmInstrumentation<OllamaInstrumentationConfig> {
+  private readonly adapter = new OllamaAdapter();
+
+  constructor(config: OllamaInstrumentationConfig = {}) {
+    super(PACKAGE_NAME, PACKAGE_VERSION, config);
+  }
+
+  protected init() {
+    const patch = (moduleExports: any) => {
+      this.patchClass(clientClassOf(moduleExports));
+      return moduleExports;
+    };
+    const unpatch = (moduleExports: any) => this.unpatchClass(clientClassOf(moduleExports));
+    return new InstrumentationNodeModuleDefinition(
+      'ollama',
+      SUPPORTED,
+      patch,
+      unpatch,
+      BROWSER_FILES.map((file) => new InstrumentationNodeModuleFile(file, SUPPORTED, patch, unpatch)),
+    );
+  }
+
+  private patchClass(cls: unknown): void {
+    const owner = methodOwner(cls);
+    if (!owner) return;
+    for (const method of OLLAMA_METHODS) {
+      const current = owner[method];
+      if (typeof current !== 'function' || isWrapped(current)) continue;
+      this._wrap(owner, method, (original: Method) => meteredMethod(method, original, this, this.adapter));
+    }
+  }
+
+  private unpatchClass(cls: unknown): void {
+    const owner = methodOwner(cls);
+    if (!owner) return;
+    for (const method of OLLAMA_METHODS) if (isWrapped(owner[method])) this._unwrap(owner, method);
+  }
+}
+
+function clientClassOf(moduleExports: any): unknown {
+  return (
+    moduleExports?.Ollama ??
+    moduleExports?.default?.Ollama ??
+    // The default export is an instance: its class is what apps construct too.
+    moduleExports?.default?.constructor
+  );
+}
+
+/** The prototype in the class chain that defines `chat` (the browser `Ollama`). */
+function methodOwner(cls: unknown): Record<string, any> | undefined {
+  if (typeof cls !== 'function') return undefined;
+  let proto = (cls as { prototype?: object }).prototype;
+  while (proto && proto !== Object.prototype) {
+    if (Object.hasOwn(proto, 'chat')) return proto as Record<string, any>;
+    proto = Object.getPrototypeOf(proto);
+  }
+  return undefined;
+}
+
+/**
+ * One metered call of a client method. The app gets what the method gives it: the same value,
+ * the same rejection (Ollama's `ResponseError` is recorded with its HTTP status as `error.type`).
+ */
+function meteredMethod(
+  method: OllamaMethod,
+  original: Method,
+  instrumentation: OllamaInstrumentation,
+  adapter: OllamaAdapter,
+): Method {
+  return function metered(this: unknown, ...args: unknown[]) {
+    const recorder = instrumentation.activeRecorder();
+    if (!recorder) return original.apply(this, args);
+    let described: ReturnType<OllamaAdapter['describe']> | undefined;
+    try {
+      described = adapter.describe(this, method, args[0]);
+    } catch (error) {
+      recorder.self.internalError('describe', error);
+    }
+    if (!described) return original.apply(this, args);
+    const metered = described;
+    const call = recorder.start(metered.request, metered);
+    let result: unknown;
+    try {
+      result = call.propagates
+        ? context.with(call.context, () => original.apply(this, args))
+        : original.apply(this, args);
+    } catch (error) {
+      call.finish({ error: errorForTelemetry(error), billable: false });
+      throw error;
+    }
+    const onValue = (value: unknown) => {
+      try {
+        if (metered.request.stream) observeAbortableStream(value, call, metered.observeStream());
+        else finishWithResponse(call, () => metered.readResponse(value));
+      } catch (error) {
+        call.internalError('read_result', error);
+        if (!call.finished) call.finish({ billable: true });
+      }
+    };
+    if (result instanceof Promise && Object.getPrototypeOf(result) === Promise.prototype) {
+      return result.then(
+        (value) => {
+          onValue(value);
+          return value;
+        },
+        (error: unknown) => {
+          call.finish({ error: errorForTelemetry(error), billable: false });
+          throw error;
+        },
+      );
+    }
+    onValue(result);
+    return result;
+  };
+}
+
+/**
+ * Observes the iteration of the stream, and ends the call as soon as the app aborts it: after
+ * `abort()` no more messages come, and an app that aborts from outside its loop may never iterate
+ * again. The abort itself runs exactly as without Tokenmeter.
+ */
+function observeAbortableStream(stream: unknown, call: CallHandle, observer: StreamObserver): void {
+  observeStream(stream, call, observer);
+  const target = stream as { abort?: unknown } | null;
+  const abort = target?.abort;
+  if (typeof abort !== 'function' || call.finished) return;
+  Object.defineProperty(target, 'abort', {
+    configurable: true,
+    enumerable: false,
+    writable: true,
+    value: function observedAbort(this: unknown, ...args: unknown[]) {
+      try {
+        if (!call.finished)
+          call.finish({
+            response: observer.result(),
+            billable: true,
+            outputText: () => observer.outputText(),
+            streamOutcome: 'cancelled',
+          });
+      } catch (error) {
+        call.internalError('abort', error);
+      }
+      return (abort as Method).apply(this, args);
+    },
+  });
+}
+
+/** Ollama's `ResponseError` keeps the HTTP status as `status_code`: `error.type` is that status. */
+function errorForTelemetry(error: unknown): unknown {
+  const status = (error as { status_code?: unknown } | null)?.status_code;
+  return typeof status === 'number' && status >= 400 ? { status } : error;
+}
