@@ -730,13 +730,18 @@ function requestAttributes(request: CallRequest): Attributes {
   return attributes;
 }
 
+/** Where SDKs keep the HTTP status of an API error: Stainless `status`, Fern `statusCode`, Ollama `status_code`, AWS `$metadata`. */
+function httpStatusOf(error: Record<string, any>): unknown {
+  return error.status ?? error.statusCode ?? error.status_code ?? error.$metadata?.httpStatusCode;
+}
+
 /**
  * `error.type`: the HTTP status for API errors (low cardinality, what dashboards group by),
  * otherwise the error's class name (APIConnectionTimeoutError, APIUserAbortError, SyntaxError…).
  */
 export function errorTypeOf(error: unknown): string {
   if (error && typeof error === 'object') {
-    const status = (error as { status?: unknown }).status;
+    const status = httpStatusOf(error as Record<string, any>);
     if (typeof status === 'number' && status >= 400) return String(status);
     const name = (error as { constructor?: { name?: unknown } }).constructor?.name;
     if (typeof name === 'string' && name !== 'Object') return name;

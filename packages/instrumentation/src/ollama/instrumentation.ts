@@ -1,4 +1,3 @@
-import { context } from '@opentelemetry/api';
 import {
   InstrumentationNodeModuleDefinition,
   InstrumentationNodeModuleFile,
@@ -7,7 +6,7 @@ import {
 import type { StreamObserver } from '../core/adapter.js';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
 import { LlmInstrumentation } from '../core/instrumentation-base.js';
-import { finishWithResponse, observeStream } from '../core/meter-call.js';
+import { finishWithResponse, observeStream, runMetered } from '../core/meter-call.js';
 import type { CallHandle } from '../core/recorder.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import { OLLAMA_METHODS, OllamaAdapter, type OllamaMethod } from './adapter.js';
@@ -90,7 +89,7 @@ function methodOwner(cls: unknown): Record<string, any> | undefined {
 
 /**
  * One metered call of a client method. The app gets what the method gives it: the same value,
- * the same rejection (Ollama's `ResponseError` is recorded with its HTTP status as `error.type`).
+ * the same rejection (Ollama's `ResponseError` is recorded with its HTTP status, `status_code`, as `error.type`).
  */
 function meteredMethod(
   method: OllamaMethod,
@@ -110,38 +109,14 @@ function meteredMethod(
     if (!described) return original.apply(this, args);
     const metered = described;
     const call = recorder.start(metered.request, metered);
-    let result: unknown;
-    try {
-      result = call.propagates
-        ? context.with(call.context, () => original.apply(this, args))
-        : original.apply(this, args);
-    } catch (error) {
-      call.finish({ error: errorForTelemetry(error), billable: false });
-      throw error;
-    }
-    const onValue = (value: unknown) => {
-      try {
+    return runMetered(
+      call,
+      () => original.apply(this, args),
+      (value) => {
         if (metered.request.stream) observeAbortableStream(value, call, metered.observeStream());
         else finishWithResponse(call, () => metered.readResponse(value));
-      } catch (error) {
-        call.internalError('read_result', error);
-        if (!call.finished) call.finish({ billable: true });
-      }
-    };
-    if (result instanceof Promise && Object.getPrototypeOf(result) === Promise.prototype) {
-      return result.then(
-        (value) => {
-          onValue(value);
-          return value;
-        },
-        (error: unknown) => {
-          call.finish({ error: errorForTelemetry(error), billable: false });
-          throw error;
-        },
-      );
-    }
-    onValue(result);
-    return result;
+      },
+    );
   };
 }
 
@@ -174,10 +149,4 @@ function observeAbortableStream(stream: unknown, call: CallHandle, observer: Str
       return (abort as Method).apply(this, args);
     },
   });
-}
-
-/** Ollama's `ResponseError` keeps the HTTP status as `status_code`: `error.type` is that status. */
-function errorForTelemetry(error: unknown): unknown {
-  const status = (error as { status_code?: unknown } | null)?.status_code;
-  return typeof status === 'number' && status >= 400 ? { status } : error;
 }
