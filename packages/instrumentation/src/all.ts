@@ -4,6 +4,7 @@ import type { LlmInstrumentation } from './core/instrumentation-base.js';
 import { GroqInstrumentation } from './groq/instrumentation.js';
 import { OllamaInstrumentation } from './ollama/instrumentation.js';
 import { OpenAIInstrumentation } from './openai/instrumentation.js';
+import { VercelAIInstrumentation } from './vercel-ai/instrumentation.js';
 
 /**
  * One instance of every Tokenmeter instrumentation, sharing `config`: what `@tokenmeter/node`
@@ -15,5 +16,6 @@ export function createInstrumentations(config: TokenmeterInstrumentationConfig =
     new AnthropicInstrumentation(config),
     new GroqInstrumentation(config),
     new OllamaInstrumentation(config),
+    new VercelAIInstrumentation(config),
   ];
 }

@@ -26,6 +26,7 @@ export { GroqInstrumentation, type GroqInstrumentationConfig } from './groq/inst
 export { OllamaInstrumentation, type OllamaInstrumentationConfig } from './ollama/instrumentation.js';
 export { OpenAIInstrumentation, type OpenAIInstrumentationConfig } from './openai/instrumentation.js';
 export * as semconv from './semconv.js';
+export { VercelAIInstrumentation, type VercelAIInstrumentationConfig } from './vercel-ai/instrumentation.js';
 export {
   PACKAGE_NAME as INSTRUMENTATION_SCOPE,
   PACKAGE_VERSION as INSTRUMENTATION_VERSION,

@@ -245,10 +245,16 @@ export class Pricer {
     }
     let found: ReturnType<typeof calcPrice>;
     try {
-      found = calcPrice({ input_tokens: 1, output_tokens: 1 }, model, {
-        providerId: catalogProvider,
-        timestamp: new Date(at),
-      });
+      const lookup = (id: string) =>
+        calcPrice({ input_tokens: 1, output_tokens: 1 }, id, {
+          providerId: catalogProvider,
+          timestamp: new Date(at),
+        });
+      found = lookup(model);
+      // Gateways name models `<provider>/<model>` (Vercel AI Gateway: `openai/gpt-5`); when the
+      // prefix is the provider itself, the rest is the provider's own id.
+      const unprefixed = withoutOwnPrefix(model, catalogProvider);
+      if (!found && unprefixed) found = lookup(unprefixed);
     } catch (error) {
       return { unpriced: `price catalog error for ${provider}/${model}: ${(error as Error).message}` };
     }
@@ -304,6 +310,14 @@ function tieredPrice(price: number | TieredPrices | undefined, inputTokens: numb
  * uncached input, cache reads/writes fall back to the input price when the model has no separate
  * one, reasoning is billed at the output price.
  */
+/** `openai/gpt-5` under provider `openai` → `gpt-5`; `xai/grok-4` under `x-ai` → `grok-4`; otherwise undefined. */
+function withoutOwnPrefix(model: string, catalogProvider: string): string | undefined {
+  const slash = model.indexOf('/');
+  if (slash <= 0) return undefined;
+  const squash = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return squash(model.slice(0, slash)) === squash(catalogProvider) ? model.slice(slash + 1) : undefined;
+}
+
 function fastBreakdown(prices: ModelPrice, usage: TokenUsage): Record<CostType, number> {
   const total = usage.inputTokens;
   const input = tieredPrice(prices.input_mtok, total) ?? 0;

@@ -163,6 +163,24 @@ describe('Pricer', () => {
     });
   });
 
+  it('prices gateway ids prefixed with their own provider (openai/gpt-5) as the provider model, and no other prefix', () => {
+    const pricer = new Pricer();
+    for (const [provider, model, plain] of [
+      ['openai', 'openai/gpt-4o-mini', 'gpt-4o-mini'],
+      ['anthropic', 'anthropic/claude-sonnet-4', 'claude-sonnet-4'],
+      ['gcp.gemini', 'google/gemini-2.5-pro', 'gemini-2.5-pro'],
+      ['x_ai', 'xai/grok-4', 'grok-4'],
+    ] as const) {
+      const prefixed = pricer.price({ provider, model, usage: usage(1000, 100), at: AT });
+      const direct = pricer.price({ provider, model: plain, usage: usage(1000, 100), at: AT });
+      expect(direct.priced).toBe(true);
+      expect(prefixed).toEqual(direct);
+    }
+    expect(
+      pricer.price({ provider: 'openai', model: 'acme/gpt-4o-mini', usage: usage(10, 10), at: AT }).priced,
+    ).toBe(false);
+  });
+
   it('never prices a fine-tuned model as its base model', () => {
     const result = new Pricer().price({
       provider: 'openai',
