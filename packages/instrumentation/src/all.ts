@@ -2,6 +2,7 @@ import { AnthropicInstrumentation } from './anthropic/instrumentation.js';
 import type { TokenmeterInstrumentationConfig } from './core/config.js';
 import type { LlmInstrumentation } from './core/instrumentation-base.js';
 import { GroqInstrumentation } from './groq/instrumentation.js';
+import { LangChainInstrumentation } from './langchain/instrumentation.js';
 import { OllamaInstrumentation } from './ollama/instrumentation.js';
 import { OpenAIInstrumentation } from './openai/instrumentation.js';
 import { VercelAIInstrumentation } from './vercel-ai/instrumentation.js';
@@ -17,5 +18,6 @@ export function createInstrumentations(config: TokenmeterInstrumentationConfig =
     new GroqInstrumentation(config),
     new OllamaInstrumentation(config),
     new VercelAIInstrumentation(config),
+    new LangChainInstrumentation(config),
   ];
 }

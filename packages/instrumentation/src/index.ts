@@ -23,6 +23,10 @@ export {
 } from './core/recorder.js';
 export { partitionUsage, validateUsage } from './core/usage.js';
 export { GroqInstrumentation, type GroqInstrumentationConfig } from './groq/instrumentation.js';
+export {
+  LangChainInstrumentation,
+  type LangChainInstrumentationConfig,
+} from './langchain/instrumentation.js';
 export { OllamaInstrumentation, type OllamaInstrumentationConfig } from './ollama/instrumentation.js';
 export { OpenAIInstrumentation, type OpenAIInstrumentationConfig } from './openai/instrumentation.js';
 export * as semconv from './semconv.js';

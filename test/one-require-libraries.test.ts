@@ -1,0 +1,100 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type MockLlmServer, startMockLlmServer } from '@tokenmeter/mock-llm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './support/free-port.js';
+
+const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'one-require');
+let mock: MockLlmServer;
+beforeAll(async () => {
+  mock = await startMockLlmServer();
+});
+afterAll(async () => {
+  await mock.close();
+});
+
+interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Every sample of `name` in a Prometheus text exposition. */
+function samples(metrics: string, name: string): Sample[] {
+  const found: Sample[] = [];
+  for (const line of metrics.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const labels: Record<string, string> = {};
+    for (const match of line.slice(line.indexOf('{') + 1, line.lastIndexOf('}')).matchAll(/(\w+)="([^"]*)"/g))
+      labels[match[1]!] = match[2]!;
+    found.push({ labels, value: Number(line.split(' ').at(-1)) });
+  }
+  return found;
+}
+
+const sum = (list: Sample[], match: Record<string, string>) =>
+  list
+    .filter((sample) => Object.entries(match).every(([key, value]) => sample.labels[key] === value))
+    .reduce((total, sample) => total + sample.value, 0);
+
+async function runApp(args: string[]): Promise<string> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: appDir,
+    env: {
+      ...process.env,
+      MOCK_URL: mock.url,
+      OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+      OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (data) => (stderr += data));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (data) => String(data).includes('calls done') && resolve());
+      child.once('exit', (code) => reject(new Error(`app exited with ${code}: ${stderr}`)));
+    });
+    return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  } finally {
+    process.kill(child.pid!, 'SIGKILL');
+  }
+}
+
+/** provider, model, operation of each call the app makes, once each. */
+const EXPECTED_CALLS = [
+  ['groq', 'llama-3.3-70b-versatile', 'chat'],
+  ['ollama', 'llama3.2', 'chat'],
+  ['openai', 'gpt-4.1-mini', 'chat'],
+  ['openai', 'gpt-4.1-nano', 'chat'],
+] as const;
+
+describe('the one require in an app using every supported library', () => {
+  it('meters each call exactly once, under its provider, with tokens and cost', async () => {
+    const metrics = await runApp(['--import', '@tokenmeter/node/register', 'libraries.mjs']);
+    const calls = samples(metrics, 'tokenmeter_calls_total');
+    const tokens = samples(metrics, 'tokenmeter_tokens_total');
+    const cost = samples(metrics, 'tokenmeter_cost_usd_total');
+    for (const [provider, model, operation] of EXPECTED_CALLS) {
+      const call = {
+        gen_ai_provider_name: provider,
+        gen_ai_request_model: model,
+        gen_ai_operation_name: operation,
+      };
+      expect(sum(calls, { ...call, outcome: 'ok' }), `${provider} ${model}`).toBe(1);
+      expect(sum(tokens, { ...call, token_type: 'input' }), `${provider} ${model} input`).toBeGreaterThan(0);
+      expect(sum(tokens, { ...call, token_type: 'output' }), `${provider} ${model} output`).toBeGreaterThan(
+        0,
+      );
+      // Ollama runs on the user's machine: priced at $0 (self-hosted), every other one above $0.
+      if (provider === 'ollama')
+        expect(cost.some((s) => s.labels.gen_ai_provider_name === 'ollama')).toBe(true);
+      else expect(sum(cost, call), `${provider} ${model} cost`).toBeGreaterThan(0);
+    }
+    // Nothing else was counted: no second count of a framework call, no unpriced model.
+    expect(sum(calls, {})).toBe(EXPECTED_CALLS.length);
+    expect(samples(metrics, 'tokenmeter_unpriced_tokens_total').filter((s) => s.value > 0)).toEqual([]);
+    expect(metrics).not.toContain('app_secret');
+  });
+});
