@@ -1,7 +1,9 @@
 // Overhead of each client-library adapter: user CPU per call (and per streamed call) of the real
-// SDK against the loopback mock, uninstrumented vs instrumented, in alternating processes.
-// `node bench/overhead/adapters.mjs [name…]` after a build; env BENCH_REPS (default 5),
-// BENCH_CALLS (default 300), BENCH_STREAMS (default 100). Writes bench/results/adapters.json.
+// SDK against the loopback mock (its own process), metering on vs off in alternating blocks within
+// one process (adapter-worker.mjs), next to an A/A control run the same way with metering off on
+// both sides. `node bench/overhead/adapters.mjs [name…]` after a build; env BENCH_REPS (processes
+// per adapter and mode, default 3), BENCH_ROUNDS (default 15), BENCH_BLOCK (calls per block,
+// default 40). Writes bench/results/adapters.json (all adapters) when run without names.
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,9 +12,9 @@ import { promisify } from 'node:util';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const run = promisify(execFile);
-const REPS = Number(process.env.BENCH_REPS ?? 5);
-const CALLS = Number(process.env.BENCH_CALLS ?? 300);
-const STREAMS = Number(process.env.BENCH_STREAMS ?? 100);
+const REPS = Number(process.env.BENCH_REPS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+const BLOCK = Number(process.env.BENCH_BLOCK ?? 40);
 const wanted = process.argv.slice(2);
 const names = readdirSync(path.join(here, 'adapters'))
   .filter((file) => file.endsWith('.mjs'))
@@ -28,10 +30,10 @@ async function startMock() {
     child.once('exit', (code) => reject(new Error(`mock exited with ${code}`)));
   });
 }
-async function worker(name, side) {
+async function worker(name, mode) {
   const { stdout } = await run(
     process.execPath,
-    [path.join(here, 'adapter-worker.mjs'), name, side, CALLS, STREAMS],
+    [path.join(here, 'adapter-worker.mjs'), name, mode, ROUNDS, BLOCK],
     { env: { ...process.env, MOCK_URL: mock.url }, maxBuffer: 1 << 22 },
   );
   return JSON.parse(stdout.trim().split('\n').at(-1));
@@ -42,55 +44,49 @@ const median = (values) => {
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 };
+const fmt = (value, digits = 3) => (value === undefined ? '—' : value.toFixed(digits));
 
 const mock = await startMock();
 const results = {};
 try {
   console.log(
-    `mock server pid ${mock.pid}; ${REPS} repetitions of ${CALLS} calls and ${STREAMS} streams per side`,
+    `mock server pid ${mock.pid}; per adapter ${REPS} processes × ${ROUNDS} paired rounds of ${BLOCK} calls`,
   );
   for (const name of names) {
-    const sides = { off: [], on: [], control: [] };
-    for (let rep = 0; rep < REPS; rep++) {
-      // Alternate which side goes first; a second uninstrumented run is the A/A control.
-      const order = rep % 2 ? ['on', 'off'] : ['off', 'on'];
-      for (const side of order) sides[side].push(await worker(name, side));
-      sides.control.push(await worker(name, 'off'));
-    }
-    const on = sides.on.at(-1);
-    if (on.spans === 0 || on.metricPoints === 0)
+    const runs = { paired: [], control: [] };
+    for (let rep = 0; rep < REPS; rep++)
+      for (const mode of ['paired', 'control']) runs[mode].push(await worker(name, mode));
+    const last = runs.paired.at(-1);
+    if (last.spans === 0 || last.metricPoints === 0)
       throw new Error(`${name}: the instrumentation recorded nothing`);
-    const ratio = (key, a, b) => median(sides[a].map((run, i) => run[key] / sides[b][i][key]));
-    results[name] = {
-      callMicros: {
-        off: median(sides.off.map((r) => r.callMicros)),
-        on: median(sides.on.map((r) => r.callMicros)),
-      },
-      streamMicros: {
-        off: median(sides.off.map((r) => r.streamMicros)),
-        on: median(sides.on.map((r) => r.streamMicros)),
-      },
-      callRatio: ratio('callMicros', 'on', 'off'),
-      streamRatio: ratio('streamMicros', 'on', 'off'),
-      controlCallRatio: ratio('callMicros', 'control', 'off'),
-      controlStreamRatio: ratio('streamMicros', 'control', 'off'),
-      spans: on.spans,
-      spansWithUsage: on.spansWithUsage,
+    const pick = (mode, kind, key) => median(runs[mode].map((run) => run[kind]?.[key]));
+    const summary = (kind) => ({
+      sdkMicros: pick('paired', kind, 'offMicros'),
+      meteredMicros: pick('paired', kind, 'onMicros'),
+      ratio: pick('paired', kind, 'ratio'),
+      controlRatio: pick('control', kind, 'ratio'),
+    });
+    const r = {
+      call: summary('call'),
+      stream: summary('stream'),
+      spans: last.spans,
+      spansWithUsage: last.spansWithUsage,
     };
-    const r = results[name];
-    const fmt = (value) => (value === undefined ? '—' : value.toFixed(3));
+    results[name] = r;
     console.log(
-      `${name.padEnd(22)} call ${fmt(r.callMicros.off)}→${fmt(r.callMicros.on)} µs ×${fmt(r.callRatio)} (A/A ×${fmt(r.controlCallRatio)})` +
-        `  stream ×${fmt(r.streamRatio)} (A/A ×${fmt(r.controlStreamRatio)})  spans ${r.spans}, with usage ${r.spansWithUsage}`,
+      `${name.padEnd(22)} call ${fmt(r.call.sdkMicros, 0)} → ${fmt(r.call.meteredMicros, 0)} µs ×${fmt(r.call.ratio)} (A/A ×${fmt(r.call.controlRatio)})` +
+        `   stream ${fmt(r.stream.sdkMicros, 0)} → ${fmt(r.stream.meteredMicros, 0)} µs ×${fmt(r.stream.ratio)} (A/A ×${fmt(r.stream.controlRatio)})`,
     );
   }
 } finally {
   process.kill(mock.pid);
 }
-const out = path.resolve(here, '../results/adapters.json');
-mkdirSync(path.dirname(out), { recursive: true });
-writeFileSync(
-  out,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, reps: REPS, calls: CALLS, streams: STREAMS, results }, null, 2)}\n`,
-);
-console.log(`wrote ${path.relative(process.cwd(), out)}`);
+if (wanted.length === 0) {
+  const out = path.resolve(here, '../results/adapters.json');
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(
+    out,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length, reps: REPS, rounds: ROUNDS, block: BLOCK, results }, null, 2)}\n`,
+  );
+  console.log(`wrote ${path.relative(process.cwd(), out)}`);
+}

@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
 import { setupHarness } from './support/instrumentations.js';
@@ -5,6 +9,7 @@ import { collect, mock, mockServerForSuite, withoutVolatile } from './support/mo
 import { eventually } from './support/otel.js';
 import { ANTHROPIC_VERSIONS, anthropicClass, requireSdk } from './support/sdks.js';
 
+const here = path.dirname(fileURLToPath(import.meta.url));
 const harness = setupHarness();
 const { telemetry } = harness;
 const server = mockServerForSuite(telemetry);
@@ -197,5 +202,38 @@ describe('@anthropic-ai/sdk 1.x built-in tracing', () => {
       'gen_ai.usage.input_tokens': 10050,
     });
     expect(trace.getActiveSpan()).toBeUndefined();
+  });
+});
+
+describe('@anthropic-ai/bedrock-sdk loaded alone', () => {
+  it('meters an app that never loads the main @anthropic-ai/sdk module (only its client file)', async () => {
+    // A fresh process: in this one the main module is already loaded, which would hide the gap.
+    const fixture = path.resolve(here, '../../../test/sdk-versions/anthropic-1');
+    const script = `
+      const { OpenAIInstrumentation, AnthropicInstrumentation } = require(${JSON.stringify(path.resolve(here, '../dist/index.cjs'))});
+      const api = require('@opentelemetry/api');
+      const { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } = require('@opentelemetry/sdk-trace');
+      const exporter = new InMemorySpanExporter();
+      const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+      const instrumentation = new AnthropicInstrumentation();
+      instrumentation.setTracerProvider(provider);
+      const { AnthropicBedrock } = require('@anthropic-ai/bedrock-sdk');
+      const mainLoaded = Object.keys(require.cache).some((file) => /@anthropic-ai[\\/]sdk[\\/]index.js$/.test(file));
+      new AnthropicBedrock({ awsAccessKey: 'AKIDEXAMPLE', awsSecretKey: 'secret', awsRegion: 'us-east-1', baseURL: process.env.MOCK_URL, maxRetries: 0 })
+        .messages.create({ model: 'anthropic.claude-3-5-haiku-20241022-v1:0', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] })
+        .then(() => console.log(JSON.stringify({ mainLoaded, spans: exporter.getFinishedSpans().filter((s) => s.instrumentationScope.name === '@tokenmeter/instrumentation').map((s) => s.attributes['gen_ai.provider.name']) })));
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], {
+      cwd: fixture,
+      env: {
+        ...process.env,
+        MOCK_URL: server.url,
+        NODE_PATH: path.resolve(here, '../node_modules'),
+      },
+      timeout: 20_000,
+    });
+    const report = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    expect(report.mainLoaded).toBe(false);
+    expect(report.spans).toEqual(['aws.bedrock']);
   });
 });

@@ -1,4 +1,8 @@
-import { InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
+import {
+  InstrumentationNodeModuleDefinition,
+  InstrumentationNodeModuleFile,
+  isWrapped,
+} from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
 import { LlmInstrumentation } from '../core/instrumentation-base.js';
 import { findPostOwner, wrapPost } from '../stainless/wrap-post.js';
@@ -8,6 +12,7 @@ import { AnthropicAdapter } from './adapter.js';
 export type AnthropicInstrumentationConfig = TokenmeterInstrumentationConfig;
 
 const SDK_TRACER = '_tracer';
+const SUPPORTED = ['>=0.20.0 <2'];
 
 /**
  * Meters `@anthropic-ai/sdk` 0.x–1.x (and the Bedrock and Vertex clients built on it).
@@ -26,24 +31,26 @@ export class AnthropicInstrumentation extends LlmInstrumentation<AnthropicInstru
   }
 
   protected init() {
-    return new InstrumentationNodeModuleDefinition(
-      '@anthropic-ai/sdk',
-      ['>=0.20.0 <2'],
-      (moduleExports) => {
-        const owner = findPostOwner(clientClassOf(moduleExports));
-        if (owner && !isWrapped(owner.post)) {
-          this._wrap(owner, 'post', (original) =>
-            wrapPost(original, this.adapter, () => this.activeRecorder()),
-          );
-          this.silenceSdkTracer(owner);
-        }
-        return moduleExports;
-      },
-      (moduleExports) => {
-        const owner = findPostOwner(clientClassOf(moduleExports));
-        if (owner && isWrapped(owner.post)) this._unwrap(owner, 'post');
-      },
-    );
+    const patch = (moduleExports: any) => {
+      const owner = findPostOwner(clientClassOf(moduleExports));
+      if (owner && !isWrapped(owner.post)) {
+        this._wrap(owner, 'post', (original) =>
+          wrapPost(original, this.adapter, () => this.activeRecorder()),
+        );
+        this.silenceSdkTracer(owner);
+      }
+      return moduleExports;
+    };
+    const unpatch = (moduleExports: any) => {
+      const owner = findPostOwner(clientClassOf(moduleExports));
+      if (owner && isWrapped(owner.post)) this._unwrap(owner, 'post');
+    };
+    // `@anthropic-ai/bedrock-sdk` and `vertex-sdk` load `@anthropic-ai/sdk/client` alone, never the
+    // package's main module: the client file is hooked too (wrapping once, whichever loads first).
+    return new InstrumentationNodeModuleDefinition('@anthropic-ai/sdk', SUPPORTED, patch, unpatch, [
+      new InstrumentationNodeModuleFile('@anthropic-ai/sdk/client.js', SUPPORTED, patch, unpatch),
+      new InstrumentationNodeModuleFile('@anthropic-ai/sdk/client.mjs', SUPPORTED, patch, unpatch),
+    ]);
   }
 
   /**
@@ -69,6 +76,10 @@ export class AnthropicInstrumentation extends LlmInstrumentation<AnthropicInstru
 
 function clientClassOf(moduleExports: any): unknown {
   return (
-    moduleExports?.Anthropic ?? moduleExports?.default?.Anthropic ?? moduleExports?.default ?? moduleExports
+    moduleExports?.Anthropic ??
+    moduleExports?.BaseAnthropic ??
+    moduleExports?.default?.Anthropic ??
+    moduleExports?.default ??
+    moduleExports
   );
 }

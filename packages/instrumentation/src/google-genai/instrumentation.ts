@@ -1,0 +1,126 @@
+import { InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
+import type { TokenmeterInstrumentationConfig } from '../core/config.js';
+import { LlmInstrumentation } from '../core/instrumentation-base.js';
+import { finishWithResponse, observeStream, runMetered } from '../core/meter-call.js';
+import type { Recorder } from '../core/recorder.js';
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
+import {
+  type DescribedCall,
+  describeEmbedContent,
+  describeGenerateContent,
+  generateContentStreamObserver,
+  readEmbedContent,
+  readGenerateContent,
+} from './adapter.js';
+
+export type GoogleGenAIInstrumentationConfig = TokenmeterInstrumentationConfig;
+
+type Method = (this: any, ...args: any[]) => any;
+
+/**
+ * Meters `@google/genai` 1.x–3.x, for the Gemini Developer API (`gcp.gemini`) and Vertex AI
+ * (`gcp.vertex_ai`, from the client's `vertexai` setting).
+ *
+ * The public `models.generateContent`, `generateContentStream` and (2.x+) `embedContent` are arrow
+ * functions created per instance in the `Models` constructor, out of reach of a prototype hook.
+ * Each of them sends its API requests through prototype methods that every version since 1.0 has:
+ * `generateContentInternal`, `generateContentStreamInternal`, and `embedContentInternal` (2.x+) or
+ * the prototype `embedContent` itself (1.x). One request = one span: chats
+ * (`chats.create().sendMessage/sendMessageStream`) call `models.generateContent[Stream]` and are
+ * metered there, once; automatic function calling and automatic continuation send several billed
+ * requests for one app call, and each is metered on its own. `countTokens`/`computeTokens` are not
+ * metered. The SDK has no tracing of its own.
+ */
+export class GoogleGenAIInstrumentation extends LlmInstrumentation<GoogleGenAIInstrumentationConfig> {
+  constructor(config: GoogleGenAIInstrumentationConfig = {}) {
+    super(PACKAGE_NAME, PACKAGE_VERSION, config);
+  }
+
+  protected init() {
+    return new InstrumentationNodeModuleDefinition(
+      '@google/genai',
+      ['>=1.0.0 <4'],
+      (moduleExports) => {
+        const models = modelsPrototype(moduleExports);
+        if (models) this.patchModels(models);
+        return moduleExports;
+      },
+      (moduleExports) => {
+        const models = modelsPrototype(moduleExports);
+        if (!models) return;
+        for (const name of METHODS) if (isWrapped(models[name])) this._unwrap(models, name);
+      },
+    );
+  }
+
+  private patchModels(models: Record<string, any>): void {
+    const recorder = () => this.activeRecorder();
+    if (typeof models.generateContentInternal === 'function' && !isWrapped(models.generateContentInternal)) {
+      this._wrap(models, 'generateContentInternal', (original: Method) =>
+        meter(original, recorder, (self, args) => describeGenerateContent(self, args[0], false), 'generate'),
+      );
+    }
+    if (
+      typeof models.generateContentStreamInternal === 'function' &&
+      !isWrapped(models.generateContentStreamInternal)
+    ) {
+      this._wrap(models, 'generateContentStreamInternal', (original: Method) =>
+        meter(original, recorder, (self, args) => describeGenerateContent(self, args[0], true), 'stream'),
+      );
+    }
+    // 2.x+: `embedContent` is a per-instance arrow calling `embedContentInternal`; 1.x: a prototype method.
+    const embed = typeof models.embedContentInternal === 'function' ? 'embedContentInternal' : 'embedContent';
+    if (typeof models[embed] === 'function' && !isWrapped(models[embed])) {
+      this._wrap(models, embed, (original: Method) =>
+        meter(original, recorder, (self, args) => describeEmbedContent(self, args[0]), 'embed'),
+      );
+    }
+  }
+}
+
+const METHODS = [
+  'generateContentInternal',
+  'generateContentStreamInternal',
+  'embedContentInternal',
+  'embedContent',
+] as const;
+
+function modelsPrototype(moduleExports: any): Record<string, any> | undefined {
+  const Models = moduleExports?.Models ?? moduleExports?.default?.Models;
+  return typeof Models === 'function' && Models.prototype ? Models.prototype : undefined;
+}
+
+/**
+ * One API request as a metered call: the same promise outcome for the app, the response (or the
+ * stream's chunks) read on the way. Anything Tokenmeter throws is counted, never seen by the app.
+ */
+function meter(
+  original: Method,
+  getRecorder: () => Recorder | undefined,
+  describe: (self: any, args: any[]) => DescribedCall,
+  kind: 'generate' | 'stream' | 'embed',
+): Method {
+  return function metered(this: any, ...args: any[]) {
+    const recorder = getRecorder();
+    if (!recorder) return original.apply(this, args);
+    let described: DescribedCall;
+    try {
+      described = describe(this, args);
+    } catch (error) {
+      recorder.self.internalError('describe', error);
+      return original.apply(this, args);
+    }
+    const call = recorder.start(described.request, described);
+    return runMetered(
+      call,
+      () => original.apply(this, args),
+      (value) => {
+        if (kind === 'stream') observeStream(value, call, generateContentStreamObserver());
+        else
+          finishWithResponse(call, () =>
+            kind === 'embed' ? readEmbedContent(value) : readGenerateContent(value),
+          );
+      },
+    );
+  };
+}
