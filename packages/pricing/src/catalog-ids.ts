@@ -38,6 +38,7 @@ export function catalogProviderId(provider: string): string | undefined {
  * The forms real SDKs report, reduced to what the catalog matches. The exact model string stays on
  * telemetry; only pricing sees the normalized one.
  * - `models/gemini-2.5-pro` (Gemini API resource names) → `gemini-2.5-pro`
+ * - `[projects/…/locations/…/]publishers/google/models/gemini-2.5-pro` (Vertex) → `gemini-2.5-pro`
  * - Bedrock ARNs (`arn:aws:bedrock:us-east-1:123:inference-profile/us.anthropic.claude…`,
  *   `…:foundation-model/anthropic.claude…`) → the id after the last `/`
  * - Bedrock cross-region inference profiles (`us.`, `eu.`, `apac.`, `global.` prefixes) are kept:
@@ -48,6 +49,10 @@ export function catalogProviderId(provider: string): string | undefined {
 export function normalizeModel(model: string): string {
   let name = model.trim();
   if (name.startsWith('models/')) name = name.slice('models/'.length);
+  // Vertex resource names: `publishers/google/models/gemini-2.5-flash`, or the full
+  // `projects/p/locations/l/publishers/google/models/gemini-2.5-flash`.
+  const publisherModel = /(?:^|\/)publishers\/[^/]+\/models\/([^/]+)$/.exec(name);
+  if (publisherModel) name = publisherModel[1]!;
   if (name.startsWith('arn:')) name = name.slice(name.lastIndexOf('/') + 1);
   return name;
 }

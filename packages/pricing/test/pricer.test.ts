@@ -207,6 +207,12 @@ describe('Pricer', () => {
       ),
     ).toBe(priced('aws.bedrock', 'us.anthropic.claude-3-7-sonnet-20250219-v1:0'));
     expect(priced('gcp.vertex_ai', 'claude-3-5-sonnet-v2@20241022')).toMatch(/claude-3-5-sonnet/);
+    expect(priced('gcp.vertex_ai', 'publishers/google/models/gemini-2.5-flash')).toBe(
+      priced('gcp.vertex_ai', 'gemini-2.5-flash'),
+    );
+    expect(
+      priced('gcp.vertex_ai', 'projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash'),
+    ).toBe('google/gemini-2.5-flash');
     expect(priced('openrouter', 'anthropic/claude-3.5-sonnet')).toMatch(/^openrouter\//);
   });
 
