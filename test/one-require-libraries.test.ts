@@ -68,6 +68,11 @@ const EXPECTED_CALLS = [
   ['ollama', 'llama3.2', 'chat'],
   ['openai', 'gpt-4.1-mini', 'chat'],
   ['openai', 'gpt-4.1-nano', 'chat'],
+  ['gcp.gemini', 'gemini-2.5-flash', 'generate_content'],
+  ['aws.bedrock', 'us.anthropic.claude-3-7-sonnet-20250219-v1:0', 'chat'],
+  ['mistral_ai', 'mistral-small-latest', 'chat'],
+  ['cohere', 'command-a-03-2025', 'chat'],
+  ['in_house', 'house-model-1', 'chat'],
 ] as const;
 
 describe('the one require in an app using every supported library', () => {
@@ -76,6 +81,7 @@ describe('the one require in an app using every supported library', () => {
     const calls = samples(metrics, 'tokenmeter_calls_total');
     const tokens = samples(metrics, 'tokenmeter_tokens_total');
     const cost = samples(metrics, 'tokenmeter_cost_usd_total');
+    const unpriced = samples(metrics, 'tokenmeter_unpriced_tokens_total');
     for (const [provider, model, operation] of EXPECTED_CALLS) {
       const call = {
         gen_ai_provider_name: provider,
@@ -87,14 +93,16 @@ describe('the one require in an app using every supported library', () => {
       expect(sum(tokens, { ...call, token_type: 'output' }), `${provider} ${model} output`).toBeGreaterThan(
         0,
       );
-      // Ollama runs on the user's machine: priced at $0 (self-hosted), every other one above $0.
-      if (provider === 'ollama')
-        expect(cost.some((s) => s.labels.gen_ai_provider_name === 'ollama')).toBe(true);
+      // Ollama runs on the user's machine: priced at $0 (self-hosted); the in-house model has no
+      // price (its tokens are counted as unpriced); every other one costs more than $0.
+      if (provider === 'ollama') expect(sum(cost, call)).toBe(0);
+      else if (provider === 'in_house') expect(sum(unpriced, { gen_ai_provider_name: provider })).toBe(15);
       else expect(sum(cost, call), `${provider} ${model} cost`).toBeGreaterThan(0);
     }
-    // Nothing else was counted: no second count of a framework call, no unpriced model.
+    expect(cost.some((s) => s.labels.gen_ai_provider_name === 'ollama')).toBe(true);
+    // Nothing else was counted: no second count of a framework call, no other unpriced model.
     expect(sum(calls, {})).toBe(EXPECTED_CALLS.length);
-    expect(samples(metrics, 'tokenmeter_unpriced_tokens_total').filter((s) => s.value > 0)).toEqual([]);
-    expect(metrics).not.toContain('app_secret');
+    expect(unpriced.filter((s) => s.value > 0 && s.labels.gen_ai_provider_name !== 'in_house')).toEqual([]);
+    expect(metrics).not.toMatch(/app[-_]secret|AKIDAPPSECRET/);
   });
 });
