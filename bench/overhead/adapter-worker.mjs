@@ -78,7 +78,8 @@ async function paired(fn, blockSize) {
   metering = true;
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const ratios = on.map((value, i) => value / off[i]);
-  return { offMicros: median(off), onMicros: median(on), ratio: median(ratios) };
+  const added = on.map((value, i) => value - off[i]);
+  return { offMicros: median(off), onMicros: median(on), addedMicros: median(added), ratio: median(ratios) };
 }
 const result = { adapter: name, mode };
 result.call = await paired(client.call, block);

@@ -62,8 +62,9 @@ try {
     const pick = (mode, kind, key) => median(runs[mode].map((run) => run[kind]?.[key]));
     const summary = (kind) => ({
       sdkMicros: pick('paired', kind, 'offMicros'),
-      meteredMicros: pick('paired', kind, 'onMicros'),
+      addedMicros: pick('paired', kind, 'addedMicros'),
       ratio: pick('paired', kind, 'ratio'),
+      controlAddedMicros: pick('control', kind, 'addedMicros'),
       controlRatio: pick('control', kind, 'ratio'),
     });
     const r = {
@@ -74,8 +75,8 @@ try {
     };
     results[name] = r;
     console.log(
-      `${name.padEnd(22)} call ${fmt(r.call.sdkMicros, 0)} → ${fmt(r.call.meteredMicros, 0)} µs ×${fmt(r.call.ratio)} (A/A ×${fmt(r.call.controlRatio)})` +
-        `   stream ${fmt(r.stream.sdkMicros, 0)} → ${fmt(r.stream.meteredMicros, 0)} µs ×${fmt(r.stream.ratio)} (A/A ×${fmt(r.stream.controlRatio)})`,
+      `${name.padEnd(16)} call ${fmt(r.call.sdkMicros, 0)} µs +${fmt(r.call.addedMicros, 0)} ×${fmt(r.call.ratio)} (A/A +${fmt(r.call.controlAddedMicros, 0)} ×${fmt(r.call.controlRatio)})` +
+        `   stream ${fmt(r.stream.sdkMicros, 0)} µs +${fmt(r.stream.addedMicros, 0)} ×${fmt(r.stream.ratio)} (A/A +${fmt(r.stream.controlAddedMicros, 0)} ×${fmt(r.stream.controlRatio)})`,
     );
   }
 } finally {

@@ -1,11 +1,9 @@
 import {
   InstrumentationNodeModuleDefinition,
   InstrumentationNodeModuleFile,
-  isWrapped,
 } from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
-import { LlmInstrumentation } from '../core/instrumentation-base.js';
-import { findPostOwner, wrapPost } from '../stainless/wrap-post.js';
+import { exportedClientClass, StainlessInstrumentation } from '../stainless/instrumentation.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import { AnthropicAdapter } from './adapter.js';
 
@@ -23,7 +21,7 @@ const SUPPORTED = ['>=0.20.0 <2'];
  * Tokenmeter's span (with full usage and cost) is the one span; disabling Tokenmeter gives the SDK
  * its tracing back. The metering itself does not depend on either span: it happens once, in `post`.
  */
-export class AnthropicInstrumentation extends LlmInstrumentation<AnthropicInstrumentationConfig> {
+export class AnthropicInstrumentation extends StainlessInstrumentation<AnthropicInstrumentationConfig> {
   private readonly adapter = new AnthropicAdapter();
 
   constructor(config: AnthropicInstrumentationConfig = {}) {
@@ -32,19 +30,11 @@ export class AnthropicInstrumentation extends LlmInstrumentation<AnthropicInstru
 
   protected init() {
     const patch = (moduleExports: any) => {
-      const owner = findPostOwner(clientClassOf(moduleExports));
-      if (owner && !isWrapped(owner.post)) {
-        this._wrap(owner, 'post', (original) =>
-          wrapPost(original, this.adapter, () => this.activeRecorder()),
-        );
-        this.silenceSdkTracer(owner);
-      }
+      const wrapped = this.patchPost(clientClassOf(moduleExports), this.adapter);
+      if (wrapped) this.silenceSdkTracer(wrapped);
       return moduleExports;
     };
-    const unpatch = (moduleExports: any) => {
-      const owner = findPostOwner(clientClassOf(moduleExports));
-      if (owner && isWrapped(owner.post)) this._unwrap(owner, 'post');
-    };
+    const unpatch = (moduleExports: any) => this.unpatchPost(clientClassOf(moduleExports));
     // `@anthropic-ai/bedrock-sdk` and `vertex-sdk` load `@anthropic-ai/sdk/client` alone, never the
     // package's main module: the client file is hooked too (wrapping once, whichever loads first).
     return new InstrumentationNodeModuleDefinition('@anthropic-ai/sdk', SUPPORTED, patch, unpatch, [
@@ -74,12 +64,9 @@ export class AnthropicInstrumentation extends LlmInstrumentation<AnthropicInstru
   }
 }
 
+/** `client.js` exports `BaseAnthropic` too; the main module `Anthropic` (or a default export). */
 function clientClassOf(moduleExports: any): unknown {
-  return (
-    moduleExports?.Anthropic ??
-    moduleExports?.BaseAnthropic ??
-    moduleExports?.default?.Anthropic ??
-    moduleExports?.default ??
-    moduleExports
-  );
+  return moduleExports?.Anthropic
+    ? exportedClientClass(moduleExports, 'Anthropic')
+    : (moduleExports?.BaseAnthropic ?? exportedClientClass(moduleExports, 'Anthropic'));
 }

@@ -3,10 +3,16 @@ import type { MeteredCall } from './recorder.js';
 
 /** Calls whose stream was never iterated nor closed are finished when the stream is collected. */
 const abandonedStreams = new FinalizationRegistry<{ call: MeteredCall; observer: StreamObserver }>(
-  ({ call, observer }) => settle(call, observer, 'abandoned'),
+  ({ call, observer }) => finishStream(call, observer, 'abandoned'),
 );
 
-function settle(call: MeteredCall, observer: StreamObserver, streamOutcome: string, error?: unknown): void {
+/** Finishes a streamed call (once) with what its events told, and how the stream ended. */
+export function finishStream(
+  call: MeteredCall,
+  observer: StreamObserver,
+  streamOutcome: string,
+  error?: unknown,
+): void {
   if (call.finished) return;
   call.finish({
     response: observer.result(),
@@ -38,7 +44,7 @@ export function observeIterator<T>(
 ): AsyncIterator<T> & AsyncIterable<T> {
   const onResult = (result: IteratorResult<T>): IteratorResult<T> | Promise<IteratorResult<T>> => {
     if (result.done) {
-      settle(call, observer, 'completed');
+      finishStream(call, observer, 'completed');
       return result;
     }
     call.firstChunk();
@@ -51,7 +57,7 @@ export function observeIterator<T>(
     return hide ? wrapped.next() : result;
   };
   const onError = (error: unknown): never => {
-    settle(call, observer, 'error', error);
+    finishStream(call, observer, 'error', error);
     throw error;
   };
   const wrapped: AsyncIterator<T> & AsyncIterable<T> = {
@@ -59,11 +65,11 @@ export function observeIterator<T>(
       return inner.next(...args).then(onResult, onError);
     },
     return(value?: unknown) {
-      settle(call, observer, 'cancelled');
+      finishStream(call, observer, 'cancelled');
       return inner.return ? inner.return(value) : Promise.resolve({ done: true, value: value as T });
     },
     throw(error?: unknown) {
-      settle(call, observer, 'error', error);
+      finishStream(call, observer, 'error', error);
       return inner.throw ? inner.throw(error) : Promise.reject(error);
     },
     [Symbol.asyncIterator]() {

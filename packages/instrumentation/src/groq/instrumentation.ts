@@ -1,7 +1,6 @@
-import { InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
+import { InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
-import { LlmInstrumentation } from '../core/instrumentation-base.js';
-import { findPostOwner, wrapPost } from '../stainless/wrap-post.js';
+import { exportedClientClass, StainlessInstrumentation } from '../stainless/instrumentation.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import { GroqAdapter } from './adapter.js';
 
@@ -13,7 +12,7 @@ export type GroqInstrumentationConfig = TokenmeterInstrumentationConfig;
  * the client's `post(path, options)` (on `APIClient` in 0.x, on the `Groq` class in 1.x), which is
  * wrapped once on the prototype that defines it. The SDK has no tracing of its own.
  */
-export class GroqInstrumentation extends LlmInstrumentation<GroqInstrumentationConfig> {
+export class GroqInstrumentation extends StainlessInstrumentation<GroqInstrumentationConfig> {
   private readonly adapter = new GroqAdapter();
 
   constructor(config: GroqInstrumentationConfig = {}) {
@@ -25,22 +24,10 @@ export class GroqInstrumentation extends LlmInstrumentation<GroqInstrumentationC
       'groq-sdk',
       ['>=0.2.0 <2'],
       (moduleExports) => {
-        const owner = findPostOwner(clientClassOf(moduleExports));
-        if (owner && !isWrapped(owner.post)) {
-          this._wrap(owner, 'post', (original) =>
-            wrapPost(original, this.adapter, () => this.activeRecorder()),
-          );
-        }
+        this.patchPost(exportedClientClass(moduleExports, 'Groq'), this.adapter);
         return moduleExports;
       },
-      (moduleExports) => {
-        const owner = findPostOwner(clientClassOf(moduleExports));
-        if (owner && isWrapped(owner.post)) this._unwrap(owner, 'post');
-      },
+      (moduleExports) => this.unpatchPost(exportedClientClass(moduleExports, 'Groq')),
     );
   }
-}
-
-function clientClassOf(moduleExports: any): unknown {
-  return moduleExports?.Groq ?? moduleExports?.default?.Groq ?? moduleExports?.default ?? moduleExports;
 }

@@ -8,6 +8,7 @@ import type { TokenmeterInstrumentationConfig } from '../core/config.js';
 import { LlmInstrumentation } from '../core/instrumentation-base.js';
 import { finishWithResponse, observeStream, runMetered } from '../core/meter-call.js';
 import type { CallHandle } from '../core/recorder.js';
+import { finishStream } from '../core/stream.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import { OLLAMA_METHODS, OllamaAdapter, type OllamaMethod } from './adapter.js';
 
@@ -136,13 +137,7 @@ function observeAbortableStream(stream: unknown, call: CallHandle, observer: Str
     writable: true,
     value: function observedAbort(this: unknown, ...args: unknown[]) {
       try {
-        if (!call.finished)
-          call.finish({
-            response: observer.result(),
-            billable: true,
-            outputText: () => observer.outputText(),
-            streamOutcome: 'cancelled',
-          });
+        finishStream(call, observer, 'cancelled');
       } catch (error) {
         call.internalError('abort', error);
       }

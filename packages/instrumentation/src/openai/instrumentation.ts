@@ -1,7 +1,6 @@
-import { InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
+import { InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
-import { LlmInstrumentation } from '../core/instrumentation-base.js';
-import { findPostOwner, wrapPost } from '../stainless/wrap-post.js';
+import { exportedClientClass, StainlessInstrumentation } from '../stainless/instrumentation.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import { OpenAIAdapter } from './adapter.js';
 import { parseHostProviders } from './providers.js';
@@ -18,7 +17,7 @@ export interface OpenAIInstrumentationConfig extends TokenmeterInstrumentationCo
 }
 
 /** Meters `openai` 4.x–7.x: chat, responses, legacy completions, embeddings, images, audio. */
-export class OpenAIInstrumentation extends LlmInstrumentation<OpenAIInstrumentationConfig> {
+export class OpenAIInstrumentation extends StainlessInstrumentation<OpenAIInstrumentationConfig> {
   private readonly adapter = new OpenAIAdapter();
 
   constructor(config: OpenAIInstrumentationConfig = {}) {
@@ -49,22 +48,10 @@ export class OpenAIInstrumentation extends LlmInstrumentation<OpenAIInstrumentat
       'openai',
       ['>=4.0.0 <8'],
       (moduleExports) => {
-        const owner = findPostOwner(clientClassOf(moduleExports));
-        if (owner && !isWrapped(owner.post)) {
-          this._wrap(owner, 'post', (original) =>
-            wrapPost(original, this.adapter, () => this.activeRecorder()),
-          );
-        }
+        this.patchPost(exportedClientClass(moduleExports, 'OpenAI'), this.adapter);
         return moduleExports;
       },
-      (moduleExports) => {
-        const owner = findPostOwner(clientClassOf(moduleExports));
-        if (owner && isWrapped(owner.post)) this._unwrap(owner, 'post');
-      },
+      (moduleExports) => this.unpatchPost(exportedClientClass(moduleExports, 'OpenAI')),
     );
   }
-}
-
-function clientClassOf(moduleExports: any): unknown {
-  return moduleExports?.OpenAI ?? moduleExports?.default?.OpenAI ?? moduleExports?.default ?? moduleExports;
 }

@@ -1,7 +1,7 @@
 import type { MeteredRequest } from '../core/adapter.js';
 import type { CallResponse } from '../core/call-record.js';
 import type { CallHandle } from '../core/recorder.js';
-import { finishWhenAbandoned, observeIterator } from '../core/stream.js';
+import { finishStream, finishWhenAbandoned, observeIterator } from '../core/stream.js';
 
 /**
  * Observes the result of one call made through a Stainless-generated SDK (openai, @anthropic-ai/sdk,
@@ -221,12 +221,5 @@ async function readEventStream(response: any, call: CallHandle, metered: Metered
     streamOutcome = 'error';
     error = caught;
   }
-  if (call.finished) return;
-  call.finish({
-    response: observer.result(),
-    error,
-    billable: true,
-    outputText: () => observer.outputText(),
-    streamOutcome,
-  });
+  finishStream(call, observer, streamOutcome, error);
 }

@@ -13,6 +13,7 @@ import {
   SimpleSpanProcessor,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
+import { expect } from 'vitest';
 
 class CollectingReader extends MetricReader {
   protected async onForceFlush(): Promise<void> {}
@@ -92,5 +93,23 @@ export async function eventually(
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/**
+ * After calls with malformed usage: every span's usage was estimated (flagged) and is a sane
+ * non-negative integer, and no token counter holds NaN or a negative value.
+ */
+export async function expectSaneEstimatedUsage(telemetry: TestTelemetry): Promise<void> {
+  for (const span of telemetry.spans()) {
+    expect(span.attributes['tokenmeter.usage.estimated']).toBe(true);
+    for (const key of ['gen_ai.usage.input_tokens', 'gen_ai.usage.output_tokens']) {
+      const value = span.attributes[key] as number;
+      expect(Number.isInteger(value) && value >= 0 && value < 1e6).toBe(true);
+    }
+  }
+  const metrics = await telemetry.metrics();
+  for (const point of metrics.get('tokenmeter.tokens')!.dataPoints) {
+    expect(Number.isFinite(point.value as number) && (point.value as number) >= 0).toBe(true);
   }
 }
