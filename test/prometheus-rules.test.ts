@@ -94,10 +94,12 @@ describe('generated Prometheus rules', () => {
   });
 });
 
+// promtool runs of the month-long calendar suite take minutes on a 2-core machine while the other
+// test files run: the timeouts are a guard against a hang, not a performance goal.
 describe.concurrent('promtool unit tests', () => {
   for (const [suite, { tests }] of Object.entries(suites) as Array<[Suite, (typeof suites)[Suite]]>) {
     for (const file of tests) {
-      it(`${file} passes`, { timeout: 180_000 }, async () => {
+      it(`${file} passes`, { timeout: 600_000 }, async () => {
         const result = await promtoolTest(suite, file);
         expect(result.output).toContain('SUCCESS');
         expect(result.ok, result.output).toBe(true);
@@ -234,7 +236,7 @@ const mutations: Array<{ breaks: string; suite: Suite; file: string; from: strin
 
 describe.concurrent('each promtool unit test fails when the rule it protects is broken', () => {
   for (const mutation of mutations) {
-    it(`breaking ${mutation.breaks} fails ${mutation.file}`, { timeout: 180_000 }, async () => {
+    it(`breaking ${mutation.breaks} fails ${mutation.file}`, { timeout: 600_000 }, async () => {
       const original = readFileSync(path.join(dirs[mutation.suite], RULES), 'utf8');
       const mutated =
         typeof mutation.from === 'string'
