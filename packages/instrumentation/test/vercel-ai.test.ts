@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -14,7 +16,7 @@ import { VercelAIInstrumentation } from '../src/vercel-ai/instrumentation.js';
 import { setupHarness } from './support/instrumentations.js';
 import { collect, mock, mockServerForSuite } from './support/mock.js';
 import { eventually } from './support/otel.js';
-import { openAIClass } from './support/sdks.js';
+import { openAIClass, requireSdk } from './support/sdks.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const harness = setupHarness();
@@ -33,6 +35,25 @@ const ai = requireFromPackage('ai');
 const { createOpenAI } = requireFromPackage('@ai-sdk/openai');
 const { createAnthropic } = requireFromPackage('@ai-sdk/anthropic');
 const { createGoogleGenerativeAI } = requireFromPackage('@ai-sdk/google');
+
+/**
+ * The `ai` majors the behaviour suites run on, each with the `@ai-sdk/openai` of its time and the
+ * model specification version its providers implement: ai 5 (spec v2: flat usage, string finish
+ * reason), ai 6 (spec v3: nested usage) from the version fixtures, ai 7 (spec v4) as installed.
+ * ai 5 and 6 (and their providers) ship CommonJS as well, so there `require` gets that build.
+ */
+const AI_VERSIONS = [
+  { label: 'ai 5', fixture: 'ai-5', spec: 'v2' },
+  { label: 'ai 6', fixture: 'ai-6', spec: 'v3' },
+  { label: 'ai 7', fixture: undefined, spec: 'v4' },
+] as const;
+type AIVersion = (typeof AI_VERSIONS)[number];
+
+function loadAI(version: AIVersion): { ai: any; createOpenAI: any } {
+  const load = (name: string) =>
+    version.fixture ? requireSdk(version.fixture, name) : requireFromPackage(name);
+  return { ai: load('ai'), createOpenAI: load('@ai-sdk/openai').createOpenAI };
+}
 
 const server = mockServerForSuite(telemetry);
 const tracer = trace.getTracer('app');
@@ -73,17 +94,21 @@ const ANTHROPIC_CACHE_USAGE = {
   output_tokens: 400,
 };
 
-const lookupTool = () =>
-  ai.tool({
+const lookupToolOf = (sdk: any) =>
+  sdk.tool({
     description: 'Looks something up',
-    inputSchema: ai.jsonSchema({ type: 'object', properties: { q: { type: 'string' } } }),
+    inputSchema: sdk.jsonSchema({ type: 'object', properties: { q: { type: 'string' } } }),
     execute: async () => 'looked up',
   });
 
-/** A spec v4 model object, as community providers write them. */
-function customModel(doGenerate: (options: any) => Promise<any>, provider = 'custom.chat'): any {
+/** A model object of the given specification version, as community providers write them. */
+function customModel(
+  doGenerate: (options: any) => Promise<any>,
+  provider = 'custom.chat',
+  spec: AIVersion['spec'] = 'v4',
+): any {
   return {
-    specificationVersion: 'v4',
+    specificationVersion: spec,
     provider,
     modelId: 'custom-model-1',
     supportedUrls: {},
@@ -94,14 +119,35 @@ function customModel(doGenerate: (options: any) => Promise<any>, provider = 'cus
   };
 }
 
-const v4Result = (usage: unknown) => ({
-  content: [{ type: 'text', text: 'custom answer' }],
-  finishReason: { unified: 'stop', raw: 'stop' },
-  usage,
-  warnings: [],
-});
+/** A `doGenerate` result in the shape of a specification version (v2: flat usage, string reason). */
+function specResult(spec: AIVersion['spec'], tokens: { input: number; output: number }) {
+  const base = { content: [{ type: 'text', text: 'custom answer' }], warnings: [] };
+  if (spec === 'v2') {
+    return {
+      ...base,
+      finishReason: 'stop',
+      usage: {
+        inputTokens: tokens.input,
+        outputTokens: tokens.output,
+        totalTokens: tokens.input + tokens.output,
+      },
+    };
+  }
+  return {
+    ...base,
+    finishReason: { unified: 'stop', raw: 'stop' },
+    usage: {
+      inputTokens: { total: tokens.input, noCache: tokens.input, cacheRead: 0, cacheWrite: 0 },
+      outputTokens: { total: tokens.output, text: tokens.output, reasoning: 0 },
+    },
+  };
+}
 
-describe('Vercel AI SDK (ai 7) with @ai-sdk/openai', () => {
+describe.each(AI_VERSIONS)('Vercel AI SDK ($label) with @ai-sdk/openai', (version) => {
+  const { ai, createOpenAI } = loadAI(version);
+  const openai = () => createOpenAI({ apiKey: 'sk-test-never-exported', baseURL: `${server.url}/v1` });
+  const lookupTool = () => lookupToolOf(ai);
+
   it('meters generateText with exact usage: cache reads and reasoning, one span per provider request', async () => {
     const result = await ai.generateText({
       model: openai().chat('o4-mini'),
@@ -125,9 +171,12 @@ describe('Vercel AI SDK (ai 7) with @ai-sdk/openai', () => {
       'gen_ai.usage.cache_write.input_tokens': 0,
       'gen_ai.usage.output_tokens': 700,
       'gen_ai.usage.reasoning.output_tokens': 500,
-      'server.address': '127.0.0.1',
-      'server.port': server.port,
     });
+    // The endpoint comes from the result's `request.url`, which spec v4 added (ai 7); the v2/v3
+    // results of ai 5/6 carry only the request body, so there is no server to name.
+    expect([span!.attributes['server.address'], span!.attributes['server.port']]).toEqual(
+      version.spec === 'v4' ? ['127.0.0.1', server.port] : [undefined, undefined],
+    );
     expect(span!.attributes['tokenmeter.usage.estimated']).toBeUndefined();
     expect(JSON.stringify(span!.attributes)).not.toContain('sk-test');
     expect(JSON.stringify(span!.attributes)).not.toContain('Count my tokens');
@@ -241,7 +290,11 @@ describe('Vercel AI SDK (ai 7) with @ai-sdk/openai', () => {
 
   it('meters the model a prepareStep returns, and shows prepareStep the app its own model', async () => {
     const first = openai().chat('gpt-4o-mini');
-    const second = anthropic()('claude-sonnet-4-20250514');
+    // The step switches provider; no @ai-sdk/anthropic of ai 5/6's time is installed, so with those
+    // it switches to another openai model (the Responses API) instead.
+    const second = version.fixture
+      ? openai().responses('gpt-5-mini')
+      : anthropic()('claude-sonnet-4-20250514');
     const seen: unknown[] = [];
     await ai.generateText({
       model: first,
@@ -255,12 +308,21 @@ describe('Vercel AI SDK (ai 7) with @ai-sdk/openai', () => {
     });
     expect(seen[0]).toBe(first);
     await eventually(() => telemetry.spans().length === 2);
-    const providers = telemetry.spans().map((span) => span.attributes['gen_ai.provider.name']);
-    expect(providers.sort()).toEqual(['anthropic', 'openai']);
+    const models = telemetry
+      .spans()
+      .map((span) => `${span.attributes['gen_ai.provider.name']} ${span.attributes['gen_ai.request.model']}`);
+    expect(models.sort()).toEqual(
+      version.fixture
+        ? ['openai gpt-4o-mini', 'openai gpt-5-mini']
+        : ['anthropic claude-sonnet-4-20250514', 'openai gpt-4o-mini'],
+    );
   });
 
   it('meters ToolLoopAgent.generate and .stream, which call the internal generateText/streamText', async () => {
-    const agent = new ai.ToolLoopAgent({ model: openai().chat('gpt-4o-mini'), instructions: 'Be brief.' });
+    // ai 5 had `Experimental_Agent`, whose settings said `system` (ai 6 renamed it `instructions`).
+    const agent = ai.ToolLoopAgent
+      ? new ai.ToolLoopAgent({ model: openai().chat('gpt-4o-mini'), instructions: 'Be brief.' })
+      : new ai.Experimental_Agent({ model: openai().chat('gpt-4o-mini'), system: 'Be brief.' });
     await agent.generate({ prompt: 'hi' });
     const streamed = await agent.stream({ prompt: 'hi again' });
     await collect(streamed.fullStream);
@@ -274,8 +336,10 @@ describe('Vercel AI SDK (ai 7) with @ai-sdk/openai', () => {
   });
 
   it('meters once, under the model-call span, when the app turned the AI SDK telemetry on', async () => {
-    // ai 7 traces through telemetry integrations (@ai-sdk/otel); one that opens a span around each
-    // model call stands in for it. Its spans are the app's choice and stay; Tokenmeter's span nests in.
+    // ai 5/6 trace themselves (`experimental_telemetry: { isEnabled: true }`, the model-call span is
+    // `ai.generateText.doGenerate`); ai 7 traces through telemetry integrations (@ai-sdk/otel), and
+    // one that opens a span around each model call stands in for it. The SDK's spans are the app's
+    // choice and stay; Tokenmeter's span nests in.
     const integration = {
       executeLanguageModelCall: ({ execute }: any) =>
         tracer.startActiveSpan('ai sdk model call', async (span) => {
@@ -289,10 +353,14 @@ describe('Vercel AI SDK (ai 7) with @ai-sdk/openai', () => {
     await ai.generateText({
       model: openai().chat('gpt-4o-mini'),
       prompt: 'traced by the SDK too',
-      experimental_telemetry: { isEnabled: true, integrations: [integration] },
+      experimental_telemetry: version.fixture
+        ? { isEnabled: true, tracer: trace.getTracer('ai') }
+        : { isEnabled: true, integrations: [integration] },
     });
     await eventually(() => telemetry.spans().length === 1);
-    const sdkSpan = telemetry.allSpans().find((span) => span.name === 'ai sdk model call')!;
+    const modelCallSpan = version.fixture ? 'ai.generateText.doGenerate' : 'ai sdk model call';
+    const sdkSpan = telemetry.allSpans().find((span) => span.name === modelCallSpan)!;
+    expect(sdkSpan).toBeDefined();
     expect(telemetry.spans()[0]!.parentSpanContext?.spanId).toBe(sdkSpan.spanContext().spanId);
   });
 
@@ -390,8 +458,9 @@ describe('Vercel AI SDK (ai 7) with @ai-sdk/openai', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(telemetry.spans()).toHaveLength(1);
     const attributes = telemetry.spans()[0]!.attributes;
-    // @ai-sdk/openai reports the in-stream error with the status the API would have used.
-    expect(attributes['error.type']).toBe('500');
+    // @ai-sdk/openai 4 (ai 7) reports the in-stream error with the status the API would have used;
+    // earlier versions pass the API's plain error object on, named by its type.
+    expect(attributes['error.type']).toBe(version.spec === 'v4' ? '500' : 'server_error');
     expect(attributes['tokenmeter.stream.outcome']).toBe('completed');
     // No usage arrived: the call is estimated from the prompt and the text seen, never counted as 0.
     expect(attributes['tokenmeter.usage.estimated']).toBe(true);
@@ -618,25 +687,26 @@ describe('AI Gateway and model id strings', () => {
   });
 });
 
-describe('custom models and vendor SDKs underneath', () => {
+describe.each(AI_VERSIONS)('custom models and vendor SDKs underneath ($label)', (version) => {
+  const { ai } = loadAI(version);
+  const { spec } = version;
   it('counts a call once when the model calls an instrumented vendor SDK (the SDK meters it)', async () => {
     const OpenAI = openAIClass('openai-7');
     const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${server.url}/v1`, maxRetries: 0 });
-    const model = customModel(async (options) => {
-      const completion = await client.chat.completions.create({
-        model: 'gpt-4o-mini',
-        messages: [{ role: 'user', content: JSON.stringify(options.prompt) }],
-      });
-      return v4Result({
-        inputTokens: {
-          total: completion.usage.prompt_tokens,
-          noCache: undefined,
-          cacheRead: undefined,
-          cacheWrite: undefined,
-        },
-        outputTokens: { total: completion.usage.completion_tokens, text: undefined, reasoning: undefined },
-      });
-    }, 'openai-sdk-wrapper.chat');
+    const model = customModel(
+      async (options) => {
+        const completion = await client.chat.completions.create({
+          model: 'gpt-4o-mini',
+          messages: [{ role: 'user', content: JSON.stringify(options.prompt) }],
+        });
+        return specResult(spec, {
+          input: completion.usage.prompt_tokens,
+          output: completion.usage.completion_tokens,
+        });
+      },
+      'openai-sdk-wrapper.chat',
+      spec,
+    );
     const calls = (provider: string) =>
       telemetry.counterSum('tokenmeter.calls', { 'gen_ai.provider.name': provider });
     const before = { openai: await calls('openai'), wrapper: await calls('openai-sdk-wrapper') };
@@ -653,7 +723,7 @@ describe('custom models and vendor SDKs underneath', () => {
 
   it('keeps private fields of class-based models working through the proxy', async () => {
     class PrivateModel {
-      readonly specificationVersion = 'v4';
+      readonly specificationVersion = spec;
       readonly provider = 'private.chat';
       readonly modelId = 'private-1';
       #calls = 0;
@@ -665,10 +735,7 @@ describe('custom models and vendor SDKs underneath', () => {
       }
       async doGenerate() {
         this.#calls++;
-        return v4Result({
-          inputTokens: { total: 12, noCache: 12, cacheRead: 0, cacheWrite: 0 },
-          outputTokens: { total: 3, text: 3, reasoning: 0 },
-        });
+        return specResult(spec, { input: 12, output: 3 });
       }
       async doStream(): Promise<never> {
         throw new Error('no');
@@ -687,10 +754,7 @@ describe('custom models and vendor SDKs underneath', () => {
 
   it('catches and counts its own errors: the app still gets the result', async () => {
     let reads = 0;
-    const result = v4Result({
-      inputTokens: { total: 5, noCache: 5, cacheRead: 0, cacheWrite: 0 },
-      outputTokens: { total: 2, text: 2, reasoning: 0 },
-    });
+    const result: any = specResult(spec, { input: 5, output: 2 });
     // The first reader of providerMetadata is Tokenmeter (it sees the result before `ai` does).
     Object.defineProperty(result, 'providerMetadata', {
       enumerable: true,
@@ -701,7 +765,7 @@ describe('custom models and vendor SDKs underneath', () => {
     });
     const before = vercel.recorder.self.counts.internalErrors;
     const output = await ai.generateText({
-      model: customModel(async () => result),
+      model: customModel(async () => result, 'custom.chat', spec),
       prompt: 'internal error',
     });
     expect(output.text).toBe('custom answer');
@@ -711,10 +775,14 @@ describe('custom models and vendor SDKs underneath', () => {
 
   it('records nothing and changes nothing while disabled', async () => {
     let receivedThis: unknown;
-    const model = customModel(async function (this: unknown) {
-      receivedThis = this;
-      return v4Result({ inputTokens: { total: 1 }, outputTokens: { total: 1 } });
-    });
+    const model = customModel(
+      async function (this: unknown) {
+        receivedThis = this;
+        return specResult(spec, { input: 1, output: 1 });
+      },
+      'custom.chat',
+      spec,
+    );
     await uninstrumented(() => ai.generateText({ model, prompt: 'off' }));
     expect(receivedThis).toBe(model);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -821,16 +889,35 @@ describe('usage and provider mapping of older spec versions', () => {
   });
 });
 
-describe('loading ai with import (ESM)', () => {
+/** A temporary copy of the ESM app whose `ai` and `@ai-sdk/openai` are a version fixture's. */
+function appWithFixture(fixture: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), `tokenmeter-${fixture}-esm-`));
+  const fixtureModules = path.resolve(here, '../../../test/sdk-versions', fixture, 'node_modules');
+  mkdirSync(path.join(dir, 'node_modules', '@ai-sdk'), { recursive: true });
+  for (const name of ['ai', '@ai-sdk/openai'])
+    symlinkSync(realpathSync(path.join(fixtureModules, name)), path.join(dir, 'node_modules', name), 'dir');
+  copyFileSync(path.join(here, 'fixtures', 'vercel-ai-esm-app.mjs'), path.join(dir, 'vercel-ai-esm-app.mjs'));
+  return dir;
+}
+
+describe.each(AI_VERSIONS)('loading ai with import (ESM, $label)', (version) => {
   it('meters generateText and streamText imported from the ai namespace (import-in-the-middle)', async () => {
+    let output: any;
     const run = promisify(execFile);
     const fixtures = path.join(here, 'fixtures');
-    const { stdout } = await run(
-      process.execPath,
-      ['--import', './vercel-ai-esm-register.mjs', 'vercel-ai-esm-app.mjs'],
-      { cwd: fixtures, env: { ...process.env, MOCK_URL: server.url }, timeout: 30_000 },
-    );
-    const output = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    // The app imports `ai` by its bare name (import-in-the-middle hooks packages imported so); for
+    // an older version it runs from a directory whose node_modules links that fixture's packages.
+    const appDir = version.fixture ? appWithFixture(version.fixture) : fixtures;
+    try {
+      const { stdout } = await run(
+        process.execPath,
+        ['--import', path.join(fixtures, 'vercel-ai-esm-register.mjs'), 'vercel-ai-esm-app.mjs'],
+        { cwd: appDir, env: { ...process.env, MOCK_URL: server.url }, timeout: 30_000 },
+      );
+      output = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    } finally {
+      if (appDir !== fixtures) rmSync(appDir, { recursive: true, force: true });
+    }
     expect(output.text).toBeTruthy();
     expect(output.spans).toHaveLength(2);
     expect(output.spans.map((span: any) => span.attributes['gen_ai.request.stream']).sort()).toEqual([

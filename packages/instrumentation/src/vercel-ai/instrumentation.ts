@@ -39,8 +39,14 @@ const ENTRY_POINTS: ReadonlyArray<readonly [string, ModelKind]> = [
   ['embedMany', 'embedding'],
 ];
 
-/** Agent classes whose methods call the internal `generateText` / `streamText`, not the exports. */
+/**
+ * Agent classes whose methods call the internal `generateText` / `streamText`, not the exports:
+ * ai 6/7's `ToolLoopAgent` (also exported as `Experimental_Agent`) builds their arguments in
+ * `prepareCall`; ai 5's `Experimental_Agent` has no `prepareCall`, its `generate` / `stream` pass
+ * `{ ...this.settings, ...options }` straight on.
+ */
 const AGENT_CLASSES = ['ToolLoopAgent', 'Experimental_Agent'];
+const AI5_AGENT_METHODS = ['generate', 'stream'];
 
 /**
  * Meters the Vercel AI SDK (`ai` 5.x–7.x) with any provider package (`@ai-sdk/openai`,
@@ -51,12 +57,14 @@ const AGENT_CLASSES = ['ToolLoopAgent', 'Experimental_Agent'];
  * more) and gets back provider-neutral usage.
  *
  * Hook: the `ai` entry points (`generateText`, `streamText`, `generateObject`, `streamObject`,
- * `embed`, `embedMany`, …) and `ToolLoopAgent`'s argument preparation get the app's `model` replaced
+ * `embed`, `embedMany`, …) and the agents (`ToolLoopAgent`'s argument preparation, ai 5's
+ * `Experimental_Agent#generate` / `#stream`) get the app's `model` replaced
  * by a transparent Proxy whose `do*` methods are metered (model ids given as strings are resolved
  * first, as `ai` does, through the global provider / AI Gateway); a `prepareStep` that returns
- * another model has that model proxied too. `ai` is ESM-only: under `import` the namespace is patched
- * (import-in-the-middle); under `require` (Node's require(esm)) the real namespace is read-only, so
- * the app receives a copy of it with the entry points wrapped.
+ * another model has that model proxied too. Under `import` the namespace is patched
+ * (import-in-the-middle); under `require` the exports are read-only (ai 7 is ESM-only and loads
+ * through Node's require(esm); ai 5/6's CommonJS build exports getters), so the app receives a copy
+ * of them with the entry points wrapped.
  *
  * Each request is a framework call (`Recorder.startFramework`): if an instrumented vendor SDK
  * meters the same request underneath (a community provider built on the `openai` SDK), this call
@@ -108,10 +116,21 @@ export class VercelAIInstrumentation extends LlmInstrumentation<VercelAIInstrume
       }
       for (const name of AGENT_CLASSES) {
         const prototype = moduleExports[name]?.prototype;
-        if (prototype && typeof prototype.prepareCall === 'function' && !isWrapped(prototype.prepareCall)) {
-          this._wrap(prototype, 'prepareCall', (original: AnyFunction) =>
-            this.wrapPrepareCall(original, moduleExports),
-          );
+        if (!prototype) continue;
+        if (typeof prototype.prepareCall === 'function') {
+          if (!isWrapped(prototype.prepareCall)) {
+            this._wrap(prototype, 'prepareCall', (original: AnyFunction) =>
+              this.wrapPrepareCall(original, moduleExports),
+            );
+          }
+          continue;
+        }
+        for (const method of AI5_AGENT_METHODS) {
+          if (typeof prototype[method] === 'function' && !isWrapped(prototype[method])) {
+            this._wrap(prototype, method, (original: AnyFunction) =>
+              this.wrapAgentCall(original, moduleExports),
+            );
+          }
         }
       }
       return target;
@@ -126,14 +145,17 @@ export class VercelAIInstrumentation extends LlmInstrumentation<VercelAIInstrume
     for (const [name] of ENTRY_POINTS) if (isWrapped(target[name])) this._unwrap(target, name);
     for (const name of AGENT_CLASSES) {
       const prototype = moduleExports[name]?.prototype;
-      if (prototype && isWrapped(prototype.prepareCall)) this._unwrap(prototype, 'prepareCall');
+      if (!prototype) continue;
+      for (const method of ['prepareCall', ...AI5_AGENT_METHODS])
+        if (isWrapped(prototype[method])) this._unwrap(prototype, method);
     }
   }
 
   /**
    * The object whose properties can be replaced: the namespace itself under import-in-the-middle (or
-   * a CommonJS exports object), otherwise — a real module namespace from require(esm), whose bindings
-   * are read-only — one copy of it, which `require('ai')` then returns.
+   * a CommonJS exports object with plain properties), otherwise — a real module namespace from
+   * require(esm), or ai 5/6's CommonJS exports (non-configurable getters), both read-only — one copy
+   * of it, which `require('ai')` then returns.
    */
   private patchableExports(moduleExports: AnyRecord): AnyRecord {
     const known = this.patchedExports.get(moduleExports);
@@ -188,6 +210,34 @@ export class VercelAIInstrumentation extends LlmInstrumentation<VercelAIInstrume
           return callArgs;
         }
       });
+    };
+  }
+
+  /**
+   * ai 5's `Experimental_Agent#generate` / `#stream`: the agent's settings (its `model`,
+   * `prepareStep`) are spread under the call's options, so metered ones are passed as options.
+   */
+  private wrapAgentCall(original: AnyFunction, moduleExports: AnyRecord): AnyFunction {
+    const instrumentation = this;
+    return function meteredAgentCall(this: unknown, ...args: unknown[]) {
+      const recorder = instrumentation.activeRecorder();
+      if (!recorder) return original.apply(this, args);
+      let replaced: unknown[] | undefined;
+      try {
+        const settings = (this as AnyRecord | undefined)?.settings;
+        const options = args[0] && typeof args[0] === 'object' ? (args[0] as AnyRecord) : {};
+        const merged: AnyRecord = { ...settings, ...options };
+        const metered = instrumentation.meteredOptions(merged, 'language', moduleExports);
+        if (metered) {
+          const overrides: AnyRecord = { ...options };
+          for (const key of ['model', 'prepareStep'])
+            if (metered[key] !== merged[key]) overrides[key] = metered[key];
+          replaced = [overrides, ...args.slice(1)];
+        }
+      } catch (error) {
+        recorder.self.internalError('vercel_ai_options', error);
+      }
+      return original.apply(this, replaced ?? args);
     };
   }
 
