@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { GroqInstrumentation } from '../src/groq/instrumentation.js';
 import { collect, mock, mockServerForSuite, withoutVolatile } from './support/mock.js';
 import { eventually, expectSaneEstimatedUsage, setupTelemetry } from './support/otel.js';
+import { requireSdk } from './support/sdks.js';
 
 // The instrumentation is enabled before the SDK is required, as `@tokenmeter/node/register` does.
 const telemetry = setupTelemetry();
@@ -15,9 +16,15 @@ groq.setMeterProvider(telemetry.meterProvider);
 groq.enable();
 const server = mockServerForSuite(telemetry);
 
-const sdk = createRequire(import.meta.url)('groq-sdk');
-const Groq = sdk.Groq ?? sdk.default;
-const client = () => new Groq({ apiKey: 'gsk_test-key-never-exported', baseURL: server.url, maxRetries: 0 });
+/** The oldest major the instrumentation claims (a fixture package pinning it) and the current one. */
+const GROQ_VERSIONS = ['groq-0', 'current'] as const;
+
+/** The client class, loaded through Node's own `require` (so the require hook patches it). */
+function groqClass(version: (typeof GROQ_VERSIONS)[number]): any {
+  const sdk =
+    version === 'current' ? createRequire(import.meta.url)('groq-sdk') : requireSdk(version, 'groq-sdk');
+  return sdk.Groq ?? sdk.default;
+}
 
 async function uninstrumented(fn: () => Promise<any>): Promise<any> {
   groq.disable();
@@ -47,7 +54,11 @@ const chatBody = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-describe('groq-sdk', () => {
+describe.each(GROQ_VERSIONS)('groq-sdk (%s)', (version) => {
+  const Groq = groqClass(version);
+  const client = () =>
+    new Groq({ apiKey: 'gsk_test-key-never-exported', baseURL: server.url, maxRetries: 0 });
+
   it('records one CLIENT span per chat call with exact usage, cached and reasoning tokens included', async () => {
     const result = await client().chat.completions.create(
       chatBody({ max_completion_tokens: 512 }),

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Pricer } from '@tokenmeter/pricing';
 import { describe, expect, it } from 'vitest';
@@ -15,12 +16,16 @@ ollama.setMeterProvider(telemetry.meterProvider);
 ollama.enable();
 const server = mockServerForSuite(telemetry);
 
-const requireHere = createRequire(import.meta.url);
-const sdk = requireHere('ollama');
-const { Ollama } = sdk;
-/** Ollama's methods take no request options: the mock's steering headers go on the client. */
-const client = (steer: Parameters<typeof mock>[0] = {}) =>
-  new Ollama({ host: server.url, headers: mock(steer).headers });
+/** The oldest version the instrumentation claims (a fixture package pinning it) and the current one. */
+const OLLAMA_VERSIONS = ['ollama-05', 'current'] as const;
+const versionsDir = path.resolve(import.meta.dirname, '../../../test/sdk-versions');
+
+/** Node's own `require` from where the version is installed (so the require hook patches the SDK). */
+function requireFor(version: (typeof OLLAMA_VERSIONS)[number]): NodeJS.Require {
+  return version === 'current'
+    ? createRequire(import.meta.url)
+    : createRequire(path.join(versionsDir, version, 'package.json'));
+}
 
 async function uninstrumented(fn: () => Promise<any>): Promise<any> {
   ollama.disable();
@@ -45,7 +50,14 @@ const chatBody = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-describe('ollama', () => {
+describe.each(OLLAMA_VERSIONS)('ollama (%s)', (version) => {
+  const requireHere = requireFor(version);
+  const sdk = requireHere('ollama');
+  const { Ollama } = sdk;
+  /** Ollama's methods take no request options: the mock's steering headers go on the client. */
+  const client = (steer: Parameters<typeof mock>[0] = {}) =>
+    new Ollama({ host: server.url, headers: mock(steer).headers });
+
   it('records one CLIENT span per chat call with exact counts and server timings', async () => {
     await client().chat({ ...chatBody(), options: { num_predict: 64, temperature: 0.2 } });
     const response = await client().chat(chatBody());
@@ -77,7 +89,7 @@ describe('ollama', () => {
   });
 
   it('counts prompt_eval_cached_count as cache reads within the input, priced at $0 as self-hosted', async () => {
-    const model = 'llama3.2-cached';
+    const model = `llama3.2-cached-${version}`;
     const sum = (token_type: string) =>
       telemetry.counterSum('tokenmeter.tokens', { 'gen_ai.request.model': model, token_type });
     const unpriced = (token_type: string) =>
