@@ -85,10 +85,13 @@ export function mistralUsage(usage: any): TokenUsage | undefined {
   if (!usage || typeof usage !== 'object') return undefined;
   const prompt = usage.promptTokens ?? usage.prompt_tokens;
   if (prompt === 0 || prompt === undefined || prompt === null) return undefined;
-  const details = usage.promptTokensDetails ?? usage.prompt_tokens_details ?? usage.prompt_token_details;
+  // SDK 1.x's models collect the fields they do not name under `additionalProperties`; 2.x keeps them inline.
+  const extra = usage.additionalProperties;
+  const raw = extra && typeof extra === 'object' ? { ...extra, ...usage } : usage;
+  const details = raw.promptTokensDetails ?? raw.prompt_tokens_details ?? raw.prompt_token_details;
   const cached =
-    details?.cachedTokens ?? details?.cached_tokens ?? usage.numCachedTokens ?? usage.num_cached_tokens;
-  const completionDetails = usage.completionTokensDetails ?? usage.completion_tokens_details;
+    details?.cachedTokens ?? details?.cached_tokens ?? raw.numCachedTokens ?? raw.num_cached_tokens;
+  const completionDetails = raw.completionTokensDetails ?? raw.completion_tokens_details;
   return {
     // Left as reported: the recorder's validation rejects a negative or fractional count whole.
     inputTokens: typeof prompt === 'number' ? prompt : Number.NaN,

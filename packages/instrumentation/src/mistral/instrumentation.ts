@@ -32,10 +32,10 @@ const SDK_TRACING_KEYS = ['_tracingSpan', '_tracingTracer', '_tracingBody'];
 /**
  * Meters `@mistralai/mistralai` 1.x–2.x (the Speakeasy-generated `Mistral` client): `chat.complete`,
  * `chat.stream`, `chat.parse`, `chat.parseStream`, `fim.complete`, `fim.stream`, `agents.complete`,
- * `agents.stream`, `embeddings.create`. The package is ESM-only; its main module is hooked (by
- * `import` or by `require` of ESM) and the resource classes, which it does not export, are reached
- * through the `Mistral` class's lazy resource getters. Every method is an `async` function, so the
- * app gets a native promise either way.
+ * `agents.stream`, `embeddings.create`. 1.x is CommonJS (hooked by `require`), 2.x ESM-only (hooked
+ * by `import` or by `require` of ESM); either way the main module is hooked and the resource classes,
+ * which it does not export, are reached through the `Mistral` class's lazy resource getters. Every
+ * method is an `async` function, so the app gets a native promise either way.
  *
  * SDK 2.x traces itself through a `TracingHook` (`mistralai_sdk_tracer` spans), but only when asked
  * to: `MISTRAL_SDK_TELEMETRY=global|dedicated`, `registerTracerProvider()` or `configureTelemetry()`
@@ -47,9 +47,6 @@ const SDK_TRACING_KEYS = ['_tracingSpan', '_tracingTracer', '_tracingBody'];
  * those spans are left alone.
  */
 export class MistralInstrumentation extends LlmInstrumentation<MistralInstrumentationConfig> {
-  private patched: Array<{ owner: any; name: string }> = [];
-  private tracingHookPrototype: any;
-
   constructor(config: MistralInstrumentationConfig = {}) {
     super(PACKAGE_NAME, PACKAGE_VERSION, config);
   }
@@ -62,10 +59,16 @@ export class MistralInstrumentation extends LlmInstrumentation<MistralInstrument
         this.patch(moduleExports);
         return moduleExports;
       },
-      () => this.unpatch(),
+      (moduleExports) => this.unpatch(moduleExports),
     );
   }
 
+  /**
+   * Patches one copy of the package. An app can load two (two majors side by side): each copy is
+   * patched and unpatched on its own, since `InstrumentationBase` re-patches only the copy loaded
+   * last when the instrumentation is enabled again; a copy left wrapped calls the SDK untouched
+   * while the instrumentation is disabled.
+   */
   private patch(moduleExports: any): void {
     let found: Map<Resource, any>;
     try {
@@ -74,30 +77,37 @@ export class MistralInstrumentation extends LlmInstrumentation<MistralInstrument
       this.recorder.self.internalError('patch', error);
       return;
     }
+    const hookPrototype = tracingHookPrototype(found);
     for (const [resource, name, method] of METHODS) {
-      const instance = found.get(resource);
-      const owner = instance ? ownerOf(Object.getPrototypeOf(instance), name) : undefined;
+      const owner = methodOwner(found, resource, name);
       if (!owner || isWrapped(owner[name])) continue;
-      this._wrap(owner, name, (original: AnyFunction) => this.wrapMethod(original, method));
-      this.patched.push({ owner, name });
+      this._wrap(owner, name, (original: AnyFunction) =>
+        this.wrapMethod(original, method, hookPrototype !== undefined),
+      );
     }
-    const hook = sdkTracingHook(found.get('chat'));
-    const hookPrototype = hook ? ownerOf(Object.getPrototypeOf(hook), 'beforeRequest') : undefined;
     if (hookPrototype && !isWrapped(hookPrototype.beforeRequest)) {
       this._wrap(hookPrototype, 'beforeRequest', (original: AnyFunction) => this.skipSdkSpan(original));
-      this.tracingHookPrototype = hookPrototype;
     }
   }
 
-  private unpatch(): void {
-    for (const { owner, name } of this.patched) if (isWrapped(owner[name])) this._unwrap(owner, name);
-    this.patched = [];
-    const hookPrototype = this.tracingHookPrototype;
+  private unpatch(moduleExports: any): void {
+    let found: Map<Resource, any>;
+    try {
+      found = resourceInstances(moduleExports);
+    } catch (error) {
+      this.recorder.self.internalError('unpatch', error);
+      return;
+    }
+    for (const [resource, name] of METHODS) {
+      const owner = methodOwner(found, resource, name);
+      if (owner && isWrapped(owner[name])) this._unwrap(owner, name);
+    }
+    const hookPrototype = tracingHookPrototype(found);
     if (hookPrototype && isWrapped(hookPrototype.beforeRequest)) this._unwrap(hookPrototype, 'beforeRequest');
-    this.tracingHookPrototype = undefined;
   }
 
-  private wrapMethod(original: AnyFunction, method: MistralMethod): AnyFunction {
+  /** `marked`: this copy has the 2.x tracing hook, which reads from the context which calls are metered. */
+  private wrapMethod(original: AnyFunction, method: MistralMethod, marked: boolean): AnyFunction {
     const instrumentation = this;
     return function metered(this: any, ...args: any[]) {
       const recorder = instrumentation.activeRecorder();
@@ -110,7 +120,6 @@ export class MistralInstrumentation extends LlmInstrumentation<MistralInstrument
         return original.apply(this, args);
       }
       const call = recorder.start(described.request, described);
-      const marked = instrumentation.tracingHookPrototype !== undefined;
       const invoke = () =>
         marked
           ? context.with(context.active().setValue(METERED_BY_TOKENMETER, true), () =>
@@ -161,6 +170,18 @@ function resourceInstances(moduleExports: any): Map<Resource, any> {
     if (instance && typeof instance === 'object') found.set(resource, instance);
   }
   return found;
+}
+
+/** The prototype of the resource class (`Chat`, …) that defines `name`. */
+function methodOwner(found: Map<Resource, any>, resource: Resource, name: string): any {
+  const instance = found.get(resource);
+  return instance ? ownerOf(Object.getPrototypeOf(instance), name) : undefined;
+}
+
+/** The prototype defining the SDK 2.x `TracingHook`'s `beforeRequest`, if this copy has one. */
+function tracingHookPrototype(found: Map<Resource, any>): any {
+  const hook = sdkTracingHook(found.get('chat'));
+  return hook ? ownerOf(Object.getPrototypeOf(hook), 'beforeRequest') : undefined;
 }
 
 /** The SDK 2.x `TracingHook` registered on a client's hooks, if any. */
