@@ -24,8 +24,11 @@ for (const instrumentation of [bedrock, anthropic]) {
 }
 const server = mockServerForSuite(telemetry);
 
-/** The oldest version the instrumentation claims (a fixture package pinning it) and the current one. */
-const BEDROCK_VERSIONS = ['bedrock-3600', 'current'] as const;
+/**
+ * The oldest version the instrumentation claims (3.422.0, the first release, before Converse), the
+ * first 3.6xx with Converse (a fixture package pinning each), and the current one.
+ */
+const BEDROCK_VERSIONS = ['bedrock-3422', 'bedrock-3600', 'current'] as const;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const versionsDir = path.resolve(here, '../../../test/sdk-versions');
 
@@ -124,6 +127,8 @@ function expectNoSecrets(value: unknown): void {
 
 describe.each(BEDROCK_VERSIONS)('@aws-sdk/client-bedrock-runtime (%s)', (version) => {
   const { sdk, NodeHttpHandler } = loadSdk(version);
+  /** Converse and ConverseStream came with 3.587.0: 3.422 has InvokeModel[WithResponseStream] only. */
+  const hasConverse = typeof sdk.ConverseCommand === 'function';
 
   /** A client pointed at the mock; `steer` adds the mock's scenario/usage headers to every request. */
   function client(steer: Steering = {}, Client: any = sdk.BedrockRuntimeClient): any {
@@ -145,7 +150,8 @@ describe.each(BEDROCK_VERSIONS)('@aws-sdk/client-bedrock-runtime (%s)', (version
     return instance;
   }
 
-  describe('Converse', () => {
+  // 3.422 predates the Converse API (3.587.0): its calls are checked through InvokeModel below.
+  describe.skipIf(!hasConverse)('Converse', () => {
     it('counts cache reads and writes into the input total and keeps the model id exact', async () => {
       const call = () =>
         client({ usage: CONVERSE_CACHE_USAGE }).send(new sdk.ConverseCommand(converseInput()));
@@ -417,7 +423,8 @@ describe.each(BEDROCK_VERSIONS)('@aws-sdk/client-bedrock-runtime (%s)', (version
     });
   });
 
-  describe('ConverseStream', () => {
+  // 3.422 predates ConverseStream (3.587.0): its streams are InvokeModelWithResponseStream's below.
+  describe.skipIf(!hasConverse)('ConverseStream', () => {
     const stream = async (steer: Steering = {}, input = converseInput()) =>
       (await client(steer).send(new sdk.ConverseStreamCommand(input))).stream;
 
@@ -529,6 +536,30 @@ describe.each(BEDROCK_VERSIONS)('@aws-sdk/client-bedrock-runtime (%s)', (version
         'aws/regional.anthropic.claude-3-5-sonnet-20240620-v1:0',
       );
       expectNoSecrets(span.attributes);
+    });
+
+    it('rethrows service errors unchanged with error.type, through send and the aggregated client', async () => {
+      const model = `anthropic.claude-throttled-${version}-v1:0`;
+      const call = () => invoke(model, anthropicBody(), { scenario: 'http-error:429' });
+      const expected = await uninstrumented(() => call().catch((error: any) => error));
+      const actual = await call().catch((error: any) => error);
+      expect(actual.constructor).toBe(expected.constructor);
+      expect(actual).toBeInstanceOf(sdk.ThrottlingException);
+      expect(actual.message).toBe(expected.message);
+      expect(actual.$metadata.httpStatusCode).toBe(429);
+      const viaMethod = await client({ scenario: 'http-error:429' }, sdk.BedrockRuntime)
+        .invokeModel({ modelId: model, contentType: 'application/json', body: json(anthropicBody()) })
+        .catch((error: any) => error);
+      expect(viaMethod.constructor).toBe(expected.constructor);
+      await eventually(() => telemetry.spans().length === 2);
+      for (const span of telemetry.spans()) {
+        expect(span.attributes['error.type']).toBe('429');
+        expect(span.status.code).toBe(SpanStatusCode.ERROR);
+        expect(span.attributes['gen_ai.usage.input_tokens']).toBeUndefined();
+      }
+      expect(
+        await telemetry.counterSum('tokenmeter.calls', { 'gen_ai.request.model': model, outcome: 'error' }),
+      ).toBe(2);
     });
 
     it('reads Meta Llama counts as a text completion', async () => {

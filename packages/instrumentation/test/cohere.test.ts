@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { context, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -15,9 +17,20 @@ instrumentation.setTracerProvider(telemetry.tracerProvider);
 instrumentation.setMeterProvider(telemetry.meterProvider);
 instrumentation.enable();
 
-/** The oldest major the instrumentation claims (a fixture package pinning it) and the current one. */
-const COHERE_VERSIONS = ['cohere-7', 'current'] as const;
+/**
+ * The oldest version the instrumentation claims (7.0.0: v1 only, plain `async` methods without
+ * Fern's private `__chat` layer, so the public methods are the ones wrapped), the newest 7.x (7.21;
+ * a fixture package pinning each), and the current one.
+ */
+const COHERE_VERSIONS = ['cohere-7-0', 'cohere-7', 'current'] as const;
 const versionsDir = path.resolve(import.meta.dirname, '../../../test/sdk-versions');
+
+/**
+ * cohere-ai 7.0 sends its requests through axios and takes no per-request headers (its request
+ * options are only `timeoutInSeconds`): the mock's steering headers, passed to a call as later
+ * SDKs take them, reach its request through an interceptor on the SDK's own axios.
+ */
+const steering = new AsyncLocalStorage<Record<string, string>>();
 
 /** Loads the SDK through Node's own `require` (so the require hook patches it), as an app does. */
 function loadSdk(version: (typeof COHERE_VERSIONS)[number]) {
@@ -26,18 +39,40 @@ function loadSdk(version: (typeof COHERE_VERSIONS)[number]) {
       ? createRequire(import.meta.url)
       : createRequire(path.join(versionsDir, version, 'package.json'));
   const { CohereClient, CohereClientV2 } = requireSdk('cohere-ai');
-  // Not an exported subpath: loaded from the package's own directory.
-  const { HttpResponsePromise } = requireSdk(
-    path.join(path.dirname(requireSdk.resolve('cohere-ai')), 'core/fetcher/HttpResponsePromise.js'),
+  // Not an exported subpath: loaded from the package's own directory. 7.0 has none.
+  const responsePromise = path.join(
+    path.dirname(requireSdk.resolve('cohere-ai')),
+    'core/fetcher/HttpResponsePromise.js',
   );
+  const { HttpResponsePromise } = existsSync(responsePromise) ? requireSdk(responsePromise) : {};
+  if (version === 'cohere-7-0') {
+    const axios = createRequire(requireSdk.resolve('cohere-ai'))('axios');
+    axios.interceptors.request.use((config: any) => {
+      Object.assign(config.headers, steering.getStore());
+      return config;
+    });
+  }
   return { CohereClient, CohereClientV2, HttpResponsePromise };
+}
+
+/** 7.0's client: `environment` is its base URL; its methods take the steering headers as later SDKs do. */
+function steeredV1Client(CohereClient: any, token: string, url: string): any {
+  const client = new CohereClient({ token, environment: url });
+  for (const name of ['chat', 'embed']) {
+    client[name] = (request: unknown, requestOptions?: { headers?: Record<string, string> }) =>
+      steering.run(requestOptions?.headers ?? {}, () =>
+        Object.getPrototypeOf(client)[name].call(client, request, requestOptions),
+      );
+  }
+  return client;
 }
 
 const server = mockServerForSuite(telemetry);
 
 afterAll(() => instrumentation.disable());
 
-const options = () => ({ token: 'co-key-never-exported', baseUrl: server.url, maxRetries: 0 });
+const TOKEN = 'co-key-never-exported';
+const options = () => ({ token: TOKEN, baseUrl: server.url, maxRetries: 0 });
 const MODEL = 'command-a-03-2025';
 const v2Body = (extra: Record<string, unknown> = {}) => ({
   model: MODEL,
@@ -60,7 +95,7 @@ const META = { api_version: { version: '1' }, ...USAGE };
 /** Strips the ids the mock makes fresh on every call (v1 adds responseId and generationId). */
 const withoutIds = (value: unknown): unknown =>
   JSON.parse(JSON.stringify(value), (key, field) =>
-    /^(id|responseId|generationId)$/.test(key) ? undefined : field,
+    /^(id|responseId|response_id|generationId)$/.test(key) ? undefined : field,
   );
 
 async function uninstrumented<T>(fn: () => Promise<T>): Promise<T> {
@@ -74,10 +109,62 @@ async function uninstrumented<T>(fn: () => Promise<T>): Promise<T> {
 
 describe.each(COHERE_VERSIONS)('cohere-ai (%s)', (version) => {
   const { CohereClient, CohereClientV2, HttpResponsePromise } = loadSdk(version);
+  /** 7.0 has the v1 API only, and only its `chat` and `embed` (no `chatStream`). */
+  const first = version === 'cohere-7-0';
   const v2 = () => new CohereClientV2(options());
-  const v1 = () => new CohereClient(options());
+  const v1 = () => (first ? steeredV1Client(CohereClient, TOKEN, server.url) : new CohereClient(options()));
+  /** Each API's chat call, for the behaviours both share. */
+  const chatOf = {
+    v1: (requestOptions: ReturnType<typeof mock>) => v1().chat(v1Body(), requestOptions),
+    v2: (requestOptions: ReturnType<typeof mock>) => v2().chat(v2Body(), requestOptions),
+  };
+  const apis = first ? (['v1'] as const) : (['v1', 'v2'] as const);
 
-  describe('v2 chat', () => {
+  describe.each(apis)('%s chat errors', (api) => {
+    const chat = chatOf[api];
+
+    it('keeps an unawaited failing call exactly one unhandled rejection with the same error', async () => {
+      const previous = process.listeners('unhandledRejection');
+      process.removeAllListeners('unhandledRejection');
+      const seen: unknown[] = [];
+      const listener = (reason: unknown) => seen.push(reason);
+      process.on('unhandledRejection', listener);
+      try {
+        await uninstrumented(async () => {
+          chat(mock({ scenario: 'http-error:500' }));
+          await eventually(() => seen.length === 1);
+        });
+        chat(mock({ scenario: 'http-error:500' }));
+        await eventually(() => seen.length === 2);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        expect(seen).toHaveLength(2);
+        expect((seen[1] as Error).constructor).toBe((seen[0] as Error).constructor);
+        expect((seen[1] as Error).message).toBe((seen[0] as Error).message);
+        await eventually(() => telemetry.spans().length === 1);
+        expect(telemetry.spans()[0]!.attributes['error.type']).toBe('500');
+      } finally {
+        process.off('unhandledRejection', listener);
+        for (const handler of previous) process.on('unhandledRejection', handler);
+      }
+    });
+
+    it('rethrows API errors unchanged and records the HTTP status as error.type', async () => {
+      const call = () => chat(mock({ scenario: 'http-error:429' }));
+      const expected: any = await uninstrumented(() => call().catch((error: unknown) => error));
+      const actual: any = await call().catch((error: unknown) => error);
+      expect(actual.constructor).toBe(expected.constructor);
+      // 7.0 throws its one `CohereError` for every status; later SDKs a class per status.
+      expect(actual.constructor.name).toBe(first ? 'CohereError' : 'TooManyRequestsError');
+      expect(actual.statusCode).toBe(429);
+      expect(actual.message).toBe(expected.message);
+      await eventually(() => telemetry.spans().length === 1);
+      expect(telemetry.spans()[0]!.attributes['error.type']).toBe('429');
+      expect(telemetry.spans()[0]!.status.code).toBe(SpanStatusCode.ERROR);
+    });
+  });
+
+  // 7.0 predates the v2 API (`CohereClientV2`, `client.v2`).
+  describe.skipIf(first)('v2 chat', () => {
     it('returns the same response with and without Tokenmeter and meters the billed units', async () => {
       const without = await uninstrumented(() => v2().chat(v2Body(), mock({ usage: USAGE })));
       expect(telemetry.spans()).toHaveLength(0);
@@ -115,31 +202,6 @@ describe.each(COHERE_VERSIONS)('cohere-ai (%s)', (version) => {
       expect(telemetry.spans()).toHaveLength(1);
     });
 
-    it('keeps an unawaited failing call exactly one unhandled rejection with the same error', async () => {
-      const previous = process.listeners('unhandledRejection');
-      process.removeAllListeners('unhandledRejection');
-      const seen: unknown[] = [];
-      const listener = (reason: unknown) => seen.push(reason);
-      process.on('unhandledRejection', listener);
-      try {
-        await uninstrumented(async () => {
-          v2().chat(v2Body(), mock({ scenario: 'http-error:500' }));
-          await eventually(() => seen.length === 1);
-        });
-        v2().chat(v2Body(), mock({ scenario: 'http-error:500' }));
-        await eventually(() => seen.length === 2);
-        await new Promise((resolve) => setTimeout(resolve, 30));
-        expect(seen).toHaveLength(2);
-        expect((seen[1] as Error).constructor).toBe((seen[0] as Error).constructor);
-        expect((seen[1] as Error).message).toBe((seen[0] as Error).message);
-        await eventually(() => telemetry.spans().length === 1);
-        expect(telemetry.spans()[0]!.attributes['error.type']).toBe('500');
-      } finally {
-        process.off('unhandledRejection', listener);
-        for (const handler of previous) process.on('unhandledRejection', handler);
-      }
-    });
-
     it('partitions tokens in tokenmeter_tokens_total and prices the billed units with the catalog', async () => {
       const model = 'command-r-08-2024';
       const total = (token_type: string) =>
@@ -170,19 +232,6 @@ describe.each(COHERE_VERSIONS)('cohere-ai (%s)', (version) => {
       expect(attributes['tokenmeter.pricing.model']).toBe('cohere/command-r');
       const costAfter = await telemetry.counterSum('tokenmeter.cost.usd', { 'gen_ai.request.model': model });
       expect(costAfter - costBefore).toBeCloseTo(expected.amountUsd, 12);
-    });
-
-    it('rethrows API errors unchanged and records the HTTP status as error.type', async () => {
-      const call = () => v2().chat(v2Body(), mock({ scenario: 'http-error:429' }));
-      const expected: any = await uninstrumented(() => call().catch((error: unknown) => error));
-      const actual: any = await call().catch((error: unknown) => error);
-      expect(actual.constructor).toBe(expected.constructor);
-      expect(actual.constructor.name).toBe('TooManyRequestsError');
-      expect(actual.statusCode).toBe(429);
-      expect(actual.message).toBe(expected.message);
-      await eventually(() => telemetry.spans().length === 1);
-      expect(telemetry.spans()[0]!.attributes['error.type']).toBe('429');
-      expect(telemetry.spans()[0]!.status.code).toBe(SpanStatusCode.ERROR);
     });
 
     it('never reports NaN or negative tokens for malformed usage, and estimates instead', async () => {
@@ -266,7 +315,8 @@ describe.each(COHERE_VERSIONS)('cohere-ai (%s)', (version) => {
     });
   });
 
-  describe('v2 chatStream', () => {
+  // 7.0 predates the v2 API.
+  describe.skipIf(first)('v2 chatStream', () => {
     it('yields exactly the same events and reads usage from message-end', async () => {
       const without = await uninstrumented(async () =>
         collect(await v2().chatStream(v2Body(), mock({ usage: USAGE }))),
@@ -355,7 +405,8 @@ describe.each(COHERE_VERSIONS)('cohere-ai (%s)', (version) => {
       expect(telemetry.spans()[0]!.attributes).toMatchObject({
         'gen_ai.provider.name': 'cohere',
         'gen_ai.request.model': 'command-r-plus-08-2024',
-        'gen_ai.response.id': response.responseId,
+        // 7.0's response schema has no `responseId`: the field passes through as the API names it.
+        'gen_ai.response.id': response.responseId ?? response.response_id,
         'gen_ai.response.finish_reasons': ['COMPLETE'],
         'gen_ai.usage.input_tokens': 1200,
         'gen_ai.usage.output_tokens': 300,
@@ -363,23 +414,28 @@ describe.each(COHERE_VERSIONS)('cohere-ai (%s)', (version) => {
       });
     });
 
-    it('meters v1 chatStream (JSON lines) from the stream-end response, events unchanged', async () => {
-      const without = await uninstrumented(async () =>
-        collect(await v1().chatStream(v1Body(), mock({ usage: META }))),
-      );
-      const events = await collect(await v1().chatStream(v1Body(), mock({ usage: META })));
-      expect(withoutIds(events)).toStrictEqual(withoutIds(without));
-      expect(events.at(-1).eventType).toBe('stream-end');
-      await eventually(() => telemetry.spans().length === 1);
-      expect(telemetry.spans()[0]!.attributes).toMatchObject({
-        'gen_ai.request.stream': true,
-        'gen_ai.usage.input_tokens': 1200,
-        'gen_ai.usage.output_tokens': 300,
-        'tokenmeter.stream.outcome': 'completed',
-      });
-    });
+    // 7.0 has no `chatStream` (and its `chat` cannot parse the JSON lines `stream: true` returns).
+    it.skipIf(first)(
+      'meters v1 chatStream (JSON lines) from the stream-end response, events unchanged',
+      async () => {
+        const without = await uninstrumented(async () =>
+          collect(await v1().chatStream(v1Body(), mock({ usage: META }))),
+        );
+        const events = await collect(await v1().chatStream(v1Body(), mock({ usage: META })));
+        expect(withoutIds(events)).toStrictEqual(withoutIds(without));
+        expect(events.at(-1).eventType).toBe('stream-end');
+        await eventually(() => telemetry.spans().length === 1);
+        expect(telemetry.spans()[0]!.attributes).toMatchObject({
+          'gen_ai.request.stream': true,
+          'gen_ai.usage.input_tokens': 1200,
+          'gen_ai.usage.output_tokens': 300,
+          'tokenmeter.stream.outcome': 'completed',
+        });
+      },
+    );
 
-    it('passes a dropped v1 stream through and ends the span once', async () => {
+    // 7.0 has no `chatStream`.
+    it.skipIf(first)('passes a dropped v1 stream through and ends the span once', async () => {
       const call = async () => collect(await v1().chatStream(v1Body(), mock({ scenario: 'cut-stream:2' })));
       const expected: any = await uninstrumented(() => call().catch((error: unknown) => error));
       const actual: any = await call().catch((error: unknown) => error);
@@ -388,12 +444,24 @@ describe.each(COHERE_VERSIONS)('cohere-ai (%s)', (version) => {
       expect(telemetry.spans()[0]!.attributes['tokenmeter.stream.outcome']).toBe('error');
     });
 
-    it('meters v1 and v2 embed as embeddings with billed input tokens', async () => {
+    it('meters v1 and (where the SDK has it) v2 embed as embeddings with billed input tokens', async () => {
       const v1Response = await v1().embed({
         model: 'embed-english-v3.0',
         texts: ['one text', 'another'],
         inputType: 'search_document',
       });
+      await eventually(() => telemetry.spans().length === 1);
+      // 7.0's schema has no `billedUnits`: the field passes through as the API names it.
+      const billed = v1Response.meta.billedUnits?.inputTokens ?? v1Response.meta.billed_units.input_tokens;
+      expect(telemetry.spans()[0]!.attributes).toMatchObject({
+        'gen_ai.operation.name': 'embeddings',
+        'gen_ai.request.model': 'embed-english-v3.0',
+        'gen_ai.usage.input_tokens': billed,
+        'gen_ai.usage.output_tokens': 0,
+        'tokenmeter.pricing.status': 'unpriced',
+      });
+      // 7.0 predates the v2 API.
+      if (!CohereClientV2) return;
       const v2Response = await v2().embed({
         model: 'embed-v4.0',
         texts: ['one text', 'another'],
@@ -401,15 +469,7 @@ describe.each(COHERE_VERSIONS)('cohere-ai (%s)', (version) => {
         embeddingTypes: ['float'],
       });
       await eventually(() => telemetry.spans().length === 2);
-      const [first, second] = telemetry.spans();
-      expect(first!.attributes).toMatchObject({
-        'gen_ai.operation.name': 'embeddings',
-        'gen_ai.request.model': 'embed-english-v3.0',
-        'gen_ai.usage.input_tokens': v1Response.meta.billedUnits.inputTokens,
-        'gen_ai.usage.output_tokens': 0,
-        'tokenmeter.pricing.status': 'unpriced',
-      });
-      expect(second!.attributes).toMatchObject({
+      expect(telemetry.spans()[1]!.attributes).toMatchObject({
         'gen_ai.operation.name': 'embeddings',
         'gen_ai.usage.input_tokens': v2Response.meta.billedUnits.inputTokens,
         'tokenmeter.pricing.model': 'cohere/embed-v4.0',

@@ -1,7 +1,11 @@
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Pricer } from '@tokenmeter/pricing';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { GoogleGenAIInstrumentation } from '../src/google-genai/instrumentation.js';
 import { collect, mock, mockServerForSuite } from './support/mock.js';
 import { eventually, expectSaneEstimatedUsage, setupTelemetry } from './support/otel.js';
@@ -15,7 +19,10 @@ instrumentation.setMeterProvider(telemetry.meterProvider);
 instrumentation.enable();
 const server = mockServerForSuite(telemetry);
 
-/** The oldest major the instrumentation claims (a fixture package pinning it) and the current one. */
+/**
+ * A 1.x (1.52, a fixture package pinning it) and the current one, loaded with `require`. The oldest
+ * version the instrumentation claims, 1.0.0, can only be imported: it has its own suite below.
+ */
 const GOOGLE_GENAI_VERSIONS = ['google-genai-1', 'current'] as const;
 
 /** Loads the SDK through Node's own `require` (so the require hook patches it), as an app does. */
@@ -543,5 +550,196 @@ describe.each(GOOGLE_GENAI_VERSIONS)('@google/genai (%s)', (version) => {
       await eventually(() => telemetry.spans().length === 1);
       expect(telemetry.spans()[0]!.attributes['gen_ai.usage.input_tokens']).toBe(9);
     });
+  });
+});
+
+/**
+ * An ESM app on @google/genai 1.0.0, run as a child process from the fixture's directory: 1.0.0's
+ * CommonJS entry (`dist/node/index.js`, CommonJS code in a `"type": "module"` package) fails under
+ * `require`, so an app can only `import` it, and OpenTelemetry's import hook patches it. The app
+ * registers the hook and the instrumentation (the built package, as an app loads it), imports the
+ * SDK, makes each call with and without the instrumentation, and prints what it got and the spans.
+ */
+const ESM_APP = `
+import { createRequire, register } from 'node:module';
+const env = process.env;
+register(env.TM_HOOK);
+const fromPackage = createRequire(env.TM_PACKAGE);
+const api = fromPackage('@opentelemetry/api');
+const { AsyncLocalStorageContextManager } = fromPackage('@opentelemetry/context-async-hooks');
+const { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } = fromPackage('@opentelemetry/sdk-trace');
+const { GoogleGenAIInstrumentation } = fromPackage('./dist/index.cjs');
+api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+const exporter = new InMemorySpanExporter();
+const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+const instrumentation = new GoogleGenAIInstrumentation();
+instrumentation.setTracerProvider(tracerProvider);
+const { GoogleGenAI } = await import('@google/genai');
+
+const steer = JSON.parse(env.TM_STEER);
+const client = new GoogleGenAI({ apiKey: env.TM_API_KEY, httpOptions: { baseUrl: env.MOCK_URL } });
+const params = (headers, config = {}) => ({
+  model: 'gemini-2.5-flash',
+  contents: 'Summarise the tokenmeter test plan.',
+  config: { ...config, httpOptions: { headers } },
+});
+const stable = (value) =>
+  JSON.parse(JSON.stringify(value), (key, field) => (key === 'responseId' || key === 'sdkHttpResponse' ? undefined : field));
+const failure = (error) => ({ name: error.name, constructor: error.constructor.name, message: error.message });
+const collect = async (stream) => {
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(stable(chunk));
+  return chunks;
+};
+const spans = async () => {
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const finished = exporter.getFinishedSpans().map((span) => ({
+    name: span.name,
+    status: span.status.code,
+    attributes: span.attributes,
+  }));
+  exporter.reset();
+  return finished;
+};
+/** The call without the instrumentation, then with it: what the app got each time, and the spans. */
+const both = async (call) => {
+  instrumentation.disable();
+  const without = await call();
+  const spansWithout = await spans();
+  instrumentation.enable();
+  return { without, spansWithout, with: await call(), spans: await spans() };
+};
+const out = {};
+out.generate = await both(async () =>
+  stable(await client.models.generateContent(params(steer.usage, { maxOutputTokens: 512, temperature: 0.2 }))),
+);
+out.stream = await both(async () => collect(await client.models.generateContentStream(params(steer.usage))));
+out.error = await both(() => client.models.generateContent(params(steer.error)).catch(failure));
+out.streamError = await both(() => client.models.generateContentStream(params(steer.streamError)).catch(failure));
+out.breakOut = await both(async () => {
+  let seen = 0;
+  for await (const _chunk of await client.models.generateContentStream(params(steer.chunks))) if (++seen === 4) break;
+  return seen;
+});
+out.embed = await both(async () =>
+  stable(
+    await client.models.embedContent({
+      model: 'text-embedding-004',
+      contents: ['alpha beta gamma', 'delta'],
+      config: { httpOptions: { headers: {} } },
+    }),
+  ),
+);
+console.log(JSON.stringify(out));
+`;
+
+describe('@google/genai (google-genai-1-0, imported by an ESM app in a child process)', () => {
+  const fixture = path.resolve(import.meta.dirname, '../../../test/sdk-versions/google-genai-1-0');
+  const fromHere = createRequire(import.meta.url);
+  let app: Record<string, { without: any; spansWithout: any[]; with: any; spans: any[] }>;
+
+  beforeAll(async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', ESM_APP], {
+      cwd: fixture,
+      env: {
+        ...process.env,
+        MOCK_URL: server.url,
+        TM_HOOK: pathToFileURL(fromHere.resolve('@opentelemetry/instrumentation/hook.mjs')).href,
+        TM_PACKAGE: path.resolve(import.meta.dirname, '../package.json'),
+        TM_API_KEY: API_KEY,
+        TM_STEER: JSON.stringify({
+          usage: mock({ usage: FULL_USAGE }).headers,
+          error: mock({ scenario: 'http-error:429' }).headers,
+          streamError: mock({ scenario: 'http-error:503' }).headers,
+          chunks: mock({ scenario: 'chunks:30' }).headers,
+        }),
+      },
+      timeout: 20_000,
+    });
+    app = JSON.parse(stdout.trim().split('\n').at(-1)!);
+  });
+
+  it('cannot be required (its CommonJS entry is broken), so apps import it', () => {
+    expect(() => createRequire(path.join(fixture, 'package.json'))('@google/genai')).toThrow();
+  });
+
+  it('records one span per generateContent with exact usage, the response unchanged', () => {
+    const { without, spansWithout, with: response, spans } = app.generate!;
+    expect(response).toStrictEqual(without);
+    expect(response.usageMetadata.promptTokenCount).toBe(1200);
+    expect(spansWithout).toHaveLength(0);
+    expect(spans).toHaveLength(1);
+    expect(spans[0].name).toBe('generate_content gemini-2.5-flash');
+    expect(spans[0].attributes).toMatchObject({
+      'gen_ai.operation.name': 'generate_content',
+      'gen_ai.provider.name': 'gcp.gemini',
+      'gen_ai.request.model': 'gemini-2.5-flash',
+      'gen_ai.request.max_tokens': 512,
+      'gen_ai.request.temperature': 0.2,
+      'gen_ai.request.stream': false,
+      'gen_ai.response.finish_reasons': ['STOP'],
+      'server.address': '127.0.0.1',
+      'server.port': server.port,
+      'gen_ai.usage.input_tokens': 1250,
+      'gen_ai.usage.cache_read.input_tokens': 1000,
+      'gen_ai.usage.output_tokens': 420,
+      'gen_ai.usage.reasoning.output_tokens': 120,
+    });
+    expect(JSON.stringify(spans[0].attributes)).not.toContain('AIza');
+  });
+
+  it('reads stream usage from the last chunk, chunks unchanged', () => {
+    const { without, with: chunks, spans } = app.stream!;
+    expect(chunks).toStrictEqual(without);
+    expect(chunks).toHaveLength(8);
+    expect(spans).toHaveLength(1);
+    expect(spans[0].attributes).toMatchObject({
+      'gen_ai.request.stream': true,
+      'gen_ai.response.finish_reasons': ['STOP'],
+      'gen_ai.usage.input_tokens': 1250,
+      'gen_ai.usage.output_tokens': 420,
+      'tokenmeter.stream.outcome': 'completed',
+    });
+  });
+
+  it('rethrows API errors unchanged and records them on the span', () => {
+    for (const name of ['error', 'streamError'] as const) {
+      const { without, with: error, spans } = app[name]!;
+      expect(error).toStrictEqual(without);
+      expect(spans).toHaveLength(1);
+      expect(spans[0].status).toBe(SpanStatusCode.ERROR);
+      expect(spans[0].attributes['gen_ai.usage.input_tokens']).toBeUndefined();
+    }
+    // 1.0.0's ClientError/ServerError keep the HTTP status in their message only, not as a field:
+    // error.type is then the class name.
+    expect(app.error!.with.constructor).toBe('ClientError');
+    expect(app.error!.with.message).toContain('429');
+    expect(app.error!.spans[0].attributes['error.type']).toBe('ClientError');
+    expect(app.streamError!.spans[0].attributes['error.type']).toBe('ServerError');
+  });
+
+  it('ends the span once with the usage counted so far when the app breaks out of a stream', () => {
+    const { without, with: seen, spans } = app.breakOut!;
+    expect(seen).toBe(without);
+    expect(spans).toHaveLength(1);
+    expect(spans[0].attributes).toMatchObject({
+      'tokenmeter.stream.outcome': 'cancelled',
+      'gen_ai.usage.input_tokens': 12,
+      'gen_ai.usage.output_tokens': 4,
+    });
+  });
+
+  it('meters embedContent as embeddings, estimated since the response carries no usage', () => {
+    const { without, with: response, spans } = app.embed!;
+    expect(response).toStrictEqual(without);
+    expect(response.embeddings).toHaveLength(2);
+    expect(spans).toHaveLength(1);
+    expect(spans[0].name).toBe('embeddings text-embedding-004');
+    expect(spans[0].attributes).toMatchObject({
+      'gen_ai.operation.name': 'embeddings',
+      'tokenmeter.usage.estimated': true,
+      'gen_ai.usage.output_tokens': 0,
+    });
+    expect(spans[0].attributes['gen_ai.usage.input_tokens']).toBeGreaterThan(0);
   });
 });

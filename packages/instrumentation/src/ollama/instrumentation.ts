@@ -21,13 +21,14 @@ const BROWSER_FILES = ['ollama/dist/browser.cjs', 'ollama/dist/browser.mjs', 'ol
 type Method = (this: unknown, ...args: unknown[]) => unknown;
 
 /**
- * Meters the `ollama` npm package 0.5–0.6: `chat`, `generate` (streamed or not), `embed` and the
- * legacy `embeddings`, for the default instance and every `new Ollama({ host })`, from `ollama`
- * and `ollama/browser` alike. Both entry points share one class (the node `Ollama` extends the
- * browser one, which defines these methods), so its prototype is wrapped once, whichever entry
- * loads first. A stream is the SDK's own `AbortableAsyncIterator`, handed back unchanged: its
- * iteration is observed, and its `abort()` (or the client's `abort()`) ends the call at once,
- * with the output seen so far. The package has no tracing of its own.
+ * Meters the `ollama` npm package 0.5–0.6: `chat`, `generate` (streamed or not), `embed` (later 0.5.x)
+ * and the legacy `embeddings`, for the default instance and every `new Ollama({ host })`, from
+ * `ollama` and `ollama/browser` alike. Both entry points share one class (the node `Ollama` extends
+ * the browser one, which defines these methods), so its prototype is wrapped once, whichever entry
+ * loads first. A stream is the SDK's own object (an `AbortableAsyncIterator`; a plain async
+ * generator in 0.5.0), handed back unchanged: its iteration is observed, and its `abort()` (or the
+ * client's `abort()`) ends the call at once, with the output seen so far. The package has no
+ * tracing of its own.
  */
 export class OllamaInstrumentation extends LlmInstrumentation<OllamaInstrumentationConfig> {
   private readonly adapter = new OllamaAdapter();
@@ -59,12 +60,15 @@ export class OllamaInstrumentation extends LlmInstrumentation<OllamaInstrumentat
       if (typeof current !== 'function' || isWrapped(current)) continue;
       this._wrap(owner, method, (original: Method) => meteredMethod(method, original, this, this.adapter));
     }
+    if (Object.hasOwn(owner, 'abort') && typeof owner.abort === 'function' && !isWrapped(owner.abort))
+      this._wrap(owner, 'abort', (original: Method) => abortEndingStreams(original));
   }
 
   private unpatchClass(cls: unknown): void {
     const owner = methodOwner(cls);
     if (!owner) return;
     for (const method of OLLAMA_METHODS) if (isWrapped(owner[method])) this._unwrap(owner, method);
+    if (isWrapped(owner.abort)) this._unwrap(owner, 'abort');
   }
 }
 
@@ -114,10 +118,54 @@ function meteredMethod(
       call,
       () => original.apply(this, args),
       (value) => {
-        if (metered.request.stream) observeAbortableStream(value, call, metered.observeStream());
+        if (metered.request.stream) observeAbortableStream(this, value, call, metered.observeStream());
         else finishWithResponse(call, () => metered.readResponse(value));
       },
     );
+  };
+}
+
+interface OpenStream {
+  call: CallHandle;
+  observer: StreamObserver;
+}
+
+/**
+ * The streams of each client that only the client's `abort()` can stop: 0.5.0's streams are plain
+ * async generators, without an `abort()` of their own. Finished calls are pruned as others come.
+ */
+const streamsByClient = new WeakMap<object, Set<OpenStream>>();
+
+function ownedByClient(client: unknown, stream: OpenStream): void {
+  if (typeof client !== 'object' || client === null) return;
+  let open = streamsByClient.get(client);
+  if (!open) {
+    open = new Set();
+    streamsByClient.set(client, open);
+  }
+  for (const entry of open) if (entry.call.finished) open.delete(entry);
+  open.add(stream);
+}
+
+/**
+ * The client's `abort()` aborts every request the client has under way, and so ends their streams:
+ * a stream without an `abort()` of its own (0.5.0) is finished at once, as cancelled, as when the
+ * stream's own `abort()` is called. Later SDKs' `abort()` calls each stream's, observed there.
+ */
+function abortEndingStreams(original: Method): Method {
+  return function observedClientAbort(this: unknown, ...args: unknown[]) {
+    const open = typeof this === 'object' && this !== null ? streamsByClient.get(this) : undefined;
+    if (open) {
+      streamsByClient.delete(this as object);
+      for (const { call, observer } of open) {
+        try {
+          finishStream(call, observer, 'cancelled');
+        } catch (error) {
+          call.internalError('abort', error);
+        }
+      }
+    }
+    return original.apply(this, args);
   };
 }
 
@@ -126,11 +174,20 @@ function meteredMethod(
  * `abort()` no more messages come, and an app that aborts from outside its loop may never iterate
  * again. The abort itself runs exactly as without Tokenmeter.
  */
-function observeAbortableStream(stream: unknown, call: CallHandle, observer: StreamObserver): void {
+function observeAbortableStream(
+  client: unknown,
+  stream: unknown,
+  call: CallHandle,
+  observer: StreamObserver,
+): void {
   observeStream(stream, call, observer);
   const target = stream as { abort?: unknown } | null;
   const abort = target?.abort;
-  if (typeof abort !== 'function' || call.finished) return;
+  if (call.finished) return;
+  if (typeof abort !== 'function') {
+    ownedByClient(client, { call, observer });
+    return;
+  }
   Object.defineProperty(target, 'abort', {
     configurable: true,
     enumerable: false,
