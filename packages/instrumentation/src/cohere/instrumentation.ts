@@ -5,7 +5,7 @@ import {
 } from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
 import { LlmInstrumentation } from '../core/instrumentation-base.js';
-import { finishWithResponse, observeStream, runMetered } from '../core/meter-call.js';
+import { finishWithResponse, meteredMethod, observeStream } from '../core/meter-call.js';
 import type { MeteredCall } from '../core/recorder.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import { type CohereCall, type CohereMethod, describeCohereCall } from './adapter.js';
@@ -89,30 +89,19 @@ export class CohereInstrumentation extends LlmInstrumentation<CohereInstrumentat
   }
 
   private wrapMethod(original: AnyFunction, method: CohereMethod): AnyFunction {
-    const instrumentation = this;
-    return function metered(this: any, ...args: any[]) {
-      const recorder = instrumentation.activeRecorder();
-      if (!recorder || isAwsHosted(this)) return original.apply(this, args);
-      let described: CohereCall;
-      try {
-        described = describeCohereCall(method, this, args[0]);
-      } catch (error) {
-        recorder.self.internalError('describe', error);
-        return original.apply(this, args);
-      }
-      const call = recorder.start(described.request, described);
-      return runMetered(
-        call,
-        () => original.apply(this, args),
-        (value: any) => {
-          if (!isNativePromiseResult(value, call)) return;
-          // `__chat` resolves to `{ data, rawResponse }`; the public methods of old SDKs to the data.
-          const data = value && typeof value === 'object' && 'rawResponse' in value ? value.data : value;
-          if (method.stream) observeStream(data, call, described.observeStream());
-          else finishWithResponse(call, () => described.readResponse(data));
-        },
-      );
-    };
+    return meteredMethod(original, {
+      recorder: () => this.activeRecorder(),
+      // Bedrock and SageMaker clients send elsewhere: not metered here.
+      describe: (self, args): CohereCall | undefined =>
+        isAwsHosted(self) ? undefined : describeCohereCall(method, self, args[0]),
+      onValue(value, call, described) {
+        if (!isNativePromiseResult(value, call)) return;
+        // `__chat` resolves to `{ data, rawResponse }`; the public methods of old SDKs to the data.
+        const data = value && typeof value === 'object' && 'rawResponse' in value ? value.data : value;
+        if (method.stream) observeStream(data, call, described.observeStream());
+        else finishWithResponse(call, () => described.readResponse(data));
+      },
+    });
   }
 }
 

@@ -1,7 +1,13 @@
 import { context } from '@opentelemetry/api';
 import type { StreamObserver } from './adapter.js';
-import type { CallResponse } from './call-record.js';
-import { CallHandle, type FrameworkCall, type MeteredCall } from './recorder.js';
+import type { CallRequest, CallResponse } from './call-record.js';
+import {
+  CallHandle,
+  type EstimationSource,
+  type FrameworkCall,
+  type MeteredCall,
+  type Recorder,
+} from './recorder.js';
 import { observeStreamObject } from './stream.js';
 
 /**
@@ -73,4 +79,50 @@ export function observeStream(stream: unknown, call: MeteredCall, observer: Stre
   if (observeStreamObject(stream, call, observer)) return;
   call.internalError('unknown_stream', new Error('the SDK returned no async iterable for a stream'));
   call.finish({ billable: true, response: observer.result(), outputText: () => observer.outputText() });
+}
+
+/** What a wrapper knows of one call before it is sent: the request, and its texts for estimation. */
+export interface DescribedCall extends EstimationSource {
+  request: CallRequest;
+}
+
+type Method = (this: any, ...args: any[]) => any;
+
+export interface MeteredMethodOptions<Described extends DescribedCall> {
+  /** The recorder while metering is on (`instrumentation.activeRecorder()`); off, the method runs untouched. */
+  recorder(): Recorder | undefined;
+  /** The call's description, or undefined when it is not metered; a throw is counted and the call left alone. */
+  describe(self: any, args: any[]): Described | undefined;
+  /** Reads the outcome (see `runMetered`): `finishWithResponse`, or `observeStream` for a stream. */
+  onValue(value: any, call: CallHandle, described: Described, self: any): void;
+  /** Runs the method; by default as it is (Mistral marks the context for the SDK's own tracing). */
+  invoke?(run: () => unknown, described: Described): unknown;
+}
+
+/**
+ * Wraps one SDK method so that each call the adapter describes is one metered call: span started,
+ * method run in its context by `runMetered`, outcome read by `onValue`. The shape every vendor-SDK
+ * wrapper outside the Stainless hook shares.
+ */
+export function meteredMethod<Described extends DescribedCall>(
+  original: Method,
+  options: MeteredMethodOptions<Described>,
+): Method {
+  return function metered(this: any, ...args: any[]) {
+    const recorder = options.recorder();
+    if (!recorder) return original.apply(this, args);
+    let described: Described | undefined;
+    try {
+      described = options.describe(this, args);
+    } catch (error) {
+      recorder.self.internalError('describe', error);
+    }
+    if (!described) return original.apply(this, args);
+    const call = recorder.start(described.request, described);
+    const known = described;
+    const run = () => original.apply(this, args);
+    return runMetered(call, options.invoke ? () => options.invoke!(run, known) : run, (value) =>
+      options.onValue(value, call, known, this),
+    );
+  };
 }

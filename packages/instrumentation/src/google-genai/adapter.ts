@@ -1,5 +1,5 @@
 import type { CallRequest, CallResponse } from '../core/call-record.js';
-import type { EstimationSource } from '../core/recorder.js';
+import type { DescribedCall } from '../core/meter-call.js';
 import { serverOf } from '../openai/providers.js';
 import * as sc from '../semconv.js';
 import {
@@ -16,10 +16,6 @@ import {
  * method's parameters (`{ model, contents, config }`) and the module's `ApiClient`, read from the
  * response object the SDK builds from the wire JSON.
  */
-
-export interface DescribedCall extends EstimationSource {
-  request: CallRequest;
-}
 
 type Params = Record<string, any>;
 

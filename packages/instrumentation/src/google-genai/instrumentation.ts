@@ -1,11 +1,9 @@
 import { InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
 import { LlmInstrumentation } from '../core/instrumentation-base.js';
-import { finishWithResponse, observeStream, runMetered } from '../core/meter-call.js';
-import type { Recorder } from '../core/recorder.js';
+import { finishWithResponse, meteredMethod, observeStream } from '../core/meter-call.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import {
-  type DescribedCall,
   describeEmbedContent,
   describeGenerateContent,
   generateContentStreamObserver,
@@ -57,7 +55,11 @@ export class GoogleGenAIInstrumentation extends LlmInstrumentation<GoogleGenAIIn
     const recorder = () => this.activeRecorder();
     if (typeof models.generateContentInternal === 'function' && !isWrapped(models.generateContentInternal)) {
       this._wrap(models, 'generateContentInternal', (original: Method) =>
-        meter(original, recorder, (self, args) => describeGenerateContent(self, args[0], false), 'generate'),
+        meteredMethod(original, {
+          recorder,
+          describe: (self, args) => describeGenerateContent(self, args[0], false),
+          onValue: (value, call) => finishWithResponse(call, () => readGenerateContent(value)),
+        }),
       );
     }
     if (
@@ -65,14 +67,22 @@ export class GoogleGenAIInstrumentation extends LlmInstrumentation<GoogleGenAIIn
       !isWrapped(models.generateContentStreamInternal)
     ) {
       this._wrap(models, 'generateContentStreamInternal', (original: Method) =>
-        meter(original, recorder, (self, args) => describeGenerateContent(self, args[0], true), 'stream'),
+        meteredMethod(original, {
+          recorder,
+          describe: (self, args) => describeGenerateContent(self, args[0], true),
+          onValue: (value, call) => observeStream(value, call, generateContentStreamObserver()),
+        }),
       );
     }
     // 2.x+: `embedContent` is a per-instance arrow calling `embedContentInternal`; 1.x: a prototype method.
     const embed = typeof models.embedContentInternal === 'function' ? 'embedContentInternal' : 'embedContent';
     if (typeof models[embed] === 'function' && !isWrapped(models[embed])) {
       this._wrap(models, embed, (original: Method) =>
-        meter(original, recorder, (self, args) => describeEmbedContent(self, args[0]), 'embed'),
+        meteredMethod(original, {
+          recorder,
+          describe: (self, args) => describeEmbedContent(self, args[0]),
+          onValue: (value, call) => finishWithResponse(call, () => readEmbedContent(value)),
+        }),
       );
     }
   }
@@ -88,39 +98,4 @@ const METHODS = [
 function modelsPrototype(moduleExports: any): Record<string, any> | undefined {
   const Models = moduleExports?.Models ?? moduleExports?.default?.Models;
   return typeof Models === 'function' && Models.prototype ? Models.prototype : undefined;
-}
-
-/**
- * One API request as a metered call: the same promise outcome for the app, the response (or the
- * stream's chunks) read on the way. Anything Tokenmeter throws is counted, never seen by the app.
- */
-function meter(
-  original: Method,
-  getRecorder: () => Recorder | undefined,
-  describe: (self: any, args: any[]) => DescribedCall,
-  kind: 'generate' | 'stream' | 'embed',
-): Method {
-  return function metered(this: any, ...args: any[]) {
-    const recorder = getRecorder();
-    if (!recorder) return original.apply(this, args);
-    let described: DescribedCall;
-    try {
-      described = describe(this, args);
-    } catch (error) {
-      recorder.self.internalError('describe', error);
-      return original.apply(this, args);
-    }
-    const call = recorder.start(described.request, described);
-    return runMetered(
-      call,
-      () => original.apply(this, args),
-      (value) => {
-        if (kind === 'stream') observeStream(value, call, generateContentStreamObserver());
-        else
-          finishWithResponse(call, () =>
-            kind === 'embed' ? readEmbedContent(value) : readGenerateContent(value),
-          );
-      },
-    );
-  };
 }

@@ -1,5 +1,5 @@
 import type { CallRequest, CallResponse } from '../core/call-record.js';
-import type { EstimationSource } from '../core/recorder.js';
+import type { DescribedCall } from '../core/meter-call.js';
 import {
   collectPartsText,
   GenerateContentStreamObserver,
@@ -15,10 +15,6 @@ import * as sc from '../semconv.js';
  * calls, described from the model object (`model`, `generationConfig`, `systemInstruction`, request
  * options) and the method's arguments. It only speaks to the Gemini Developer API: `gcp.gemini`.
  */
-
-export interface DescribedCall extends EstimationSource {
-  request: CallRequest;
-}
 
 const DEFAULT_BASE_URL = 'https://generativelanguage.googleapis.com';
 

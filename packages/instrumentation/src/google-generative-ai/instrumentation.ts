@@ -3,14 +3,13 @@ import type { StreamObserver } from '../core/adapter.js';
 import type { CallResponse } from '../core/call-record.js';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
 import { LlmInstrumentation } from '../core/instrumentation-base.js';
-import { finishWithResponse, observeStream, runMetered } from '../core/meter-call.js';
+import { type DescribedCall, finishWithResponse, meteredMethod, observeStream } from '../core/meter-call.js';
 import type { CallHandle, Recorder } from '../core/recorder.js';
 import { finishWhenAbandoned } from '../core/stream.js';
 import type { GenerateContentStreamObserver } from '../google-genai/usage.js';
 import { collectPartsText, readGenerateContentResponse } from '../google-genai/usage.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import {
-  type DescribedCall,
   describeChatCall,
   describeModelCall,
   readEmbedResult,
@@ -114,40 +113,22 @@ function prototypes(moduleExports: any): {
   };
 }
 
-type Kind = 'generate' | 'model_stream' | 'chat_stream' | 'embed';
-
+/** A wrapper of one model or chat method, reading its outcome the way `kind` says. */
 function meter(
   original: Method,
-  getRecorder: () => Recorder | undefined,
+  recorder: () => Recorder | undefined,
   describe: (self: any, args: any[]) => DescribedCall,
-  kind: Kind,
+  kind: 'generate' | 'model_stream' | 'chat_stream' | 'embed',
 ): Method {
-  return function metered(this: any, ...args: any[]) {
-    const recorder = getRecorder();
-    if (!recorder) return original.apply(this, args);
-    let described: DescribedCall;
-    try {
-      described = describe(this, args);
-    } catch (error) {
-      recorder.self.internalError('describe', error);
-      return original.apply(this, args);
-    }
-    const call = recorder.start(described.request, described);
-    return runMetered(
-      call,
-      () => original.apply(this, args),
-      (value) => {
-        switch (kind) {
-          case 'generate':
-            return finishWithResponse(call, () => readGenerateContentResult(value));
-          case 'embed':
-            return finishWithResponse(call, () => readEmbedResult(value));
-          default:
-            return observeStreamResult(value, call, streamObserver(), kind === 'model_stream');
-        }
-      },
-    );
-  };
+  return meteredMethod(original, {
+    recorder,
+    describe,
+    onValue(value, call) {
+      if (kind === 'generate') finishWithResponse(call, () => readGenerateContentResult(value));
+      else if (kind === 'embed') finishWithResponse(call, () => readEmbedResult(value));
+      else observeStreamResult(value, call, streamObserver(), kind === 'model_stream');
+    },
+  });
 }
 
 /**

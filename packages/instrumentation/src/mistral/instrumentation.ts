@@ -2,7 +2,7 @@ import { context, createContextKey } from '@opentelemetry/api';
 import { InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
 import { LlmInstrumentation } from '../core/instrumentation-base.js';
-import { finishWithResponse, observeStream, runMetered } from '../core/meter-call.js';
+import { finishWithResponse, meteredMethod, observeStream } from '../core/meter-call.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import { describeMistralCall, type MistralCall, type MistralMethod } from './adapter.js';
 
@@ -108,29 +108,16 @@ export class MistralInstrumentation extends LlmInstrumentation<MistralInstrument
 
   /** `marked`: this copy has the 2.x tracing hook, which reads from the context which calls are metered. */
   private wrapMethod(original: AnyFunction, method: MistralMethod, marked: boolean): AnyFunction {
-    const instrumentation = this;
-    return function metered(this: any, ...args: any[]) {
-      const recorder = instrumentation.activeRecorder();
-      if (!recorder) return original.apply(this, args);
-      let described: MistralCall;
-      try {
-        described = describeMistralCall(method, this, args[0], args[1]);
-      } catch (error) {
-        recorder.self.internalError('describe', error);
-        return original.apply(this, args);
-      }
-      const call = recorder.start(described.request, described);
-      const invoke = () =>
-        marked
-          ? context.with(context.active().setValue(METERED_BY_TOKENMETER, true), () =>
-              original.apply(this, args),
-            )
-          : original.apply(this, args);
-      return runMetered(call, invoke, (value) => {
+    return meteredMethod(original, {
+      recorder: () => this.activeRecorder(),
+      describe: (self, args): MistralCall => describeMistralCall(method, self, args[0], args[1]),
+      invoke: (run) =>
+        marked ? context.with(context.active().setValue(METERED_BY_TOKENMETER, true), run) : run(),
+      onValue(value, call, described) {
         if (method.stream) observeStream(value, call, described.observeStream());
         else finishWithResponse(call, () => described.readResponse(value));
-      });
-    };
+      },
+    });
   }
 
   private skipSdkSpan(original: AnyFunction): AnyFunction {

@@ -6,7 +6,7 @@ import {
 import type { StreamObserver } from '../core/adapter.js';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
 import { LlmInstrumentation } from '../core/instrumentation-base.js';
-import { finishWithResponse, observeStream, runMetered } from '../core/meter-call.js';
+import { finishWithResponse, meteredMethod, observeStream } from '../core/meter-call.js';
 import type { CallHandle } from '../core/recorder.js';
 import { finishStream } from '../core/stream.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
@@ -58,7 +58,7 @@ export class OllamaInstrumentation extends LlmInstrumentation<OllamaInstrumentat
     for (const method of OLLAMA_METHODS) {
       const current = owner[method];
       if (typeof current !== 'function' || isWrapped(current)) continue;
-      this._wrap(owner, method, (original: Method) => meteredMethod(method, original, this, this.adapter));
+      this._wrap(owner, method, (original: Method) => meteredCall(method, original, this, this.adapter));
     }
     if (Object.hasOwn(owner, 'abort') && typeof owner.abort === 'function' && !isWrapped(owner.abort))
       this._wrap(owner, 'abort', (original: Method) => abortEndingStreams(original));
@@ -96,33 +96,20 @@ function methodOwner(cls: unknown): Record<string, any> | undefined {
  * One metered call of a client method. The app gets what the method gives it: the same value,
  * the same rejection (Ollama's `ResponseError` is recorded with its HTTP status, `status_code`, as `error.type`).
  */
-function meteredMethod(
+function meteredCall(
   method: OllamaMethod,
   original: Method,
   instrumentation: OllamaInstrumentation,
   adapter: OllamaAdapter,
 ): Method {
-  return function metered(this: unknown, ...args: unknown[]) {
-    const recorder = instrumentation.activeRecorder();
-    if (!recorder) return original.apply(this, args);
-    let described: ReturnType<OllamaAdapter['describe']> | undefined;
-    try {
-      described = adapter.describe(this, method, args[0]);
-    } catch (error) {
-      recorder.self.internalError('describe', error);
-    }
-    if (!described) return original.apply(this, args);
-    const metered = described;
-    const call = recorder.start(metered.request, metered);
-    return runMetered(
-      call,
-      () => original.apply(this, args),
-      (value) => {
-        if (metered.request.stream) observeAbortableStream(this, value, call, metered.observeStream());
-        else finishWithResponse(call, () => metered.readResponse(value));
-      },
-    );
-  };
+  return meteredMethod(original, {
+    recorder: () => instrumentation.activeRecorder(),
+    describe: (self, args) => adapter.describe(self, method, args[0]),
+    onValue(value, call, described, self) {
+      if (described.request.stream) observeAbortableStream(self, value, call, described.observeStream());
+      else finishWithResponse(call, () => described.readResponse(value));
+    },
+  });
 }
 
 interface OpenStream {
