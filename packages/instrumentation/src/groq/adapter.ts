@@ -1,10 +1,16 @@
-import type { ClientAdapter, MeteredRequest, StreamObserver } from '../core/adapter.js';
-import type { CallRequest, CallResponse, TokenUsage } from '../core/call-record.js';
+import type { ClientAdapter, MeteredRequest } from '../core/adapter.js';
+import type { CallRequest, CallResponse } from '../core/call-record.js';
 import { collectText } from '../core/estimate.js';
 import { requiredCount } from '../core/usage.js';
-import { chatUsage } from '../openai/adapter.js';
+import {
+  ChatStreamObserver,
+  chatUsage,
+  finishReasons,
+  isPlainBody,
+  requestAttributes,
+  stringOr,
+} from '../openai/adapter.js';
 import { serverOf } from '../openai/providers.js';
-import * as sc from '../semconv.js';
 
 /** Groq's own response details, under a `groq.*` prefix the conventions leave to the vendor. */
 export const ATTR_GROQ_REQUEST_ID = 'groq.request_id';
@@ -81,23 +87,6 @@ export class GroqAdapter implements ClientAdapter<any> {
   }
 }
 
-function isPlainBody(body: unknown): boolean {
-  return typeof body === 'object' && body !== null && typeof (body as { then?: unknown }).then !== 'function';
-}
-
-function requestAttributes(body: Body): CallRequest['attributes'] {
-  const attributes: NonNullable<CallRequest['attributes']> = {};
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-  if (typeof maxTokens === 'number') attributes[sc.ATTR_GEN_AI_REQUEST_MAX_TOKENS] = maxTokens;
-  if (typeof body.temperature === 'number') attributes[sc.ATTR_GEN_AI_REQUEST_TEMPERATURE] = body.temperature;
-  return attributes;
-}
-
-/** Usage as Groq reports it; the timing fields are not tokens and go on the span instead. */
-export function groqUsage(usage: unknown): TokenUsage | undefined {
-  return chatUsage(usage);
-}
-
 function responseAttributes(data: any, usage: any, requestId: unknown): CallResponse['attributes'] {
   const attributes: NonNullable<CallResponse['attributes']> = {};
   if (typeof requestId === 'string') attributes[ATTR_GROQ_REQUEST_ID] = requestId;
@@ -119,7 +108,7 @@ function chatResult(data: any): CallResponse {
     responseModel: stringOr(data?.model),
     responseId: stringOr(data?.id),
     finishReasons: finishReasons(data?.choices),
-    usage: groqUsage(usage),
+    usage: chatUsage(usage),
     providerUsage: usage,
     attributes: responseAttributes(data, usage, data?.x_groq?.id),
   };
@@ -144,73 +133,25 @@ function embeddingsResult(data: any): CallResponse {
   };
 }
 
-function stringOr(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-function finishReasons(choices: unknown): string[] | undefined {
-  if (!Array.isArray(choices)) return undefined;
-  const reasons: string[] = [];
-  for (const choice of choices)
-    if (typeof choice?.finish_reason === 'string') reasons.push(choice.finish_reason);
-  return reasons.length ? reasons : undefined;
-}
-
 /**
- * Chat chunks. The final chunk carries `x_groq.usage` (and `x_groq.id`, also sent on the first);
- * an OpenAI-style top-level `usage` (apps that send `stream_options.include_usage`) is read too,
- * and preferred when both are present. Nothing is hidden: the app asked for every chunk it gets.
+ * Chat chunks: the OpenAI chat observer (which reads the final chunk's `x_groq.usage`, or a
+ * top-level `usage` when the app sent `stream_options.include_usage`), plus Groq's request id and
+ * timings. Nothing is hidden: the app asked for every chunk it gets.
  */
-class GroqChatStreamObserver implements StreamObserver {
-  private id: string | undefined;
-  private model: string | undefined;
+class GroqChatStreamObserver extends ChatStreamObserver {
   private requestId: string | undefined;
-  private groqUsageObject: unknown;
-  private topLevelUsage: unknown;
-  private readonly reasons: string[] = [];
-  private readonly text: string[] = [];
 
-  onEvent(chunk: any): boolean {
-    if (!chunk || typeof chunk !== 'object') return false;
-    if (this.id === undefined && typeof chunk.id === 'string') this.id = chunk.id;
-    if (typeof chunk.model === 'string' && chunk.model) this.model = chunk.model;
-    const choices = chunk.choices;
-    if (Array.isArray(choices)) {
-      for (const choice of choices) {
-        const delta = choice?.delta;
-        if (delta) {
-          if (typeof delta.content === 'string') this.text.push(delta.content);
-          if (typeof delta.reasoning === 'string') this.text.push(delta.reasoning);
-          if (Array.isArray(delta.tool_calls)) {
-            for (const call of delta.tool_calls)
-              if (typeof call?.function?.arguments === 'string') this.text.push(call.function.arguments);
-          }
-        }
-        if (typeof choice?.finish_reason === 'string') this.reasons[choice.index ?? 0] = choice.finish_reason;
-      }
-    }
-    const groq = chunk.x_groq;
-    if (groq && typeof groq === 'object') {
-      if (typeof groq.id === 'string') this.requestId = groq.id;
-      if (groq.usage && typeof groq.usage === 'object') this.groqUsageObject = groq.usage;
-    }
-    if (chunk.usage && typeof chunk.usage === 'object') this.topLevelUsage = chunk.usage;
-    return false;
+  constructor() {
+    super(false);
   }
 
-  result(): CallResponse {
-    const usage = this.topLevelUsage ?? this.groqUsageObject;
-    return {
-      responseModel: this.model,
-      responseId: this.id,
-      finishReasons: this.reasons.length ? this.reasons.filter((reason) => reason !== undefined) : undefined,
-      usage: groqUsage(usage),
-      providerUsage: usage,
-      attributes: responseAttributes(undefined, usage, this.requestId),
-    };
+  override onEvent(chunk: any): boolean {
+    if (typeof chunk?.x_groq?.id === 'string') this.requestId = chunk.x_groq.id;
+    return super.onEvent(chunk);
   }
 
-  outputText(): string {
-    return this.text.join('');
+  override result(): CallResponse {
+    const result = super.result();
+    return { ...result, attributes: responseAttributes(undefined, result.providerUsage, this.requestId) };
   }
 }

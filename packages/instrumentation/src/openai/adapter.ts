@@ -95,7 +95,7 @@ export class OpenAIAdapter implements ClientAdapter<any> {
   }
 }
 
-function isPlainBody(body: unknown): boolean {
+export function isPlainBody(body: unknown): boolean {
   return typeof body === 'object' && body !== null && typeof (body as { then?: unknown }).then !== 'function';
 }
 
@@ -104,7 +104,7 @@ function isAzureClient(client: any): boolean {
   return client?.constructor?.name === 'AzureOpenAI' || typeof client?.apiVersion === 'string';
 }
 
-function requestAttributes(body: Body): CallRequest['attributes'] {
+export function requestAttributes(body: Body): CallRequest['attributes'] {
   const attributes: NonNullable<CallRequest['attributes']> = {};
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens;
   if (typeof maxTokens === 'number') attributes[sc.ATTR_GEN_AI_REQUEST_MAX_TOKENS] = maxTokens;
@@ -262,11 +262,11 @@ function zeroUsage(): TokenUsage {
   };
 }
 
-function stringOr(value: unknown): string | undefined {
+export function stringOr(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function finishReasons(choices: unknown): string[] | undefined {
+export function finishReasons(choices: unknown): string[] | undefined {
   if (!Array.isArray(choices)) return undefined;
   const reasons: string[] = [];
   for (const choice of choices)
@@ -275,7 +275,7 @@ function finishReasons(choices: unknown): string[] | undefined {
 }
 
 /** Chat and legacy completion chunks. */
-class ChatStreamObserver implements StreamObserver {
+export class ChatStreamObserver implements StreamObserver {
   private id: string | undefined;
   private model: string | undefined;
   private usage: any;
@@ -296,6 +296,8 @@ class ChatStreamObserver implements StreamObserver {
         const delta = choice?.delta;
         if (delta) {
           if (typeof delta.content === 'string') this.text.push(delta.content);
+          // Reasoning text of OpenAI-compatible servers (Groq), for estimation only.
+          if (typeof delta.reasoning === 'string') this.text.push(delta.reasoning);
           if (Array.isArray(delta.tool_calls)) {
             for (const call of delta.tool_calls) {
               if (typeof call?.function?.arguments === 'string') this.text.push(call.function.arguments);
