@@ -69,8 +69,24 @@ export function collectText(value: unknown, out: string[], depth = 0): void {
   if (typeof value === 'object') {
     const record = value as Record<string, unknown>;
     // Only fields that carry text the model reads; skip ids, urls and base64 payloads.
-    for (const key of ['text', 'content', 'input', 'arguments', 'instructions', 'system', 'prompt']) {
+    for (const key of TEXT_FIELDS) {
       if (key in record) collectText(record[key], out, depth + 1);
     }
+    for (const key of JSON_FIELDS) {
+      if (record[key] !== undefined && record[key] !== null) out.push(safeJson(record[key]));
+    }
+  }
+}
+
+/** Text the model reads, in OpenAI, Anthropic, Gemini (`parts`) and most other request shapes. */
+const TEXT_FIELDS = ['text', 'content', 'input', 'arguments', 'instructions', 'system', 'prompt', 'parts'];
+/** Structured values the model reads as JSON: Gemini's function calls and their results. */
+const JSON_FIELDS = ['functionCall', 'functionResponse'];
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? '';
+  } catch {
+    return '';
   }
 }

@@ -1,9 +1,9 @@
 import type { CallRequest, CallResponse } from '../core/call-record.js';
+import { collectText } from '../core/estimate.js';
 import type { DescribedCall } from '../core/meter-call.js';
 import { serverOf } from '../openai/providers.js';
 import * as sc from '../semconv.js';
 import {
-  collectPartsText,
   GenerateContentStreamObserver,
   geminiEmbeddingUsage,
   readGenerateContentResponse,
@@ -66,8 +66,8 @@ export function describeGenerateContent(
     request: describe(models, params, 'generate_content', stream),
     input: () => {
       const texts: string[] = [];
-      collectPartsText(params?.config?.systemInstruction, texts);
-      collectPartsText(params?.contents, texts);
+      collectText(params?.config?.systemInstruction, texts);
+      collectText(params?.contents, texts);
       return { texts, messageCount: turnCount(params?.contents) };
     },
   };
@@ -79,7 +79,7 @@ export function describeEmbedContent(models: any, params: Params | undefined): D
     request: describe(models, params, 'embeddings', false),
     input: () => {
       const texts: string[] = [];
-      collectPartsText(params?.contents ?? params?.content, texts);
+      collectText(params?.contents ?? params?.content, texts);
       return { texts, messageCount: 0 };
     },
   };

@@ -1,5 +1,6 @@
 import type { StreamObserver } from '../core/adapter.js';
 import type { CallResponse, TokenUsage } from '../core/call-record.js';
+import { collectText } from '../core/estimate.js';
 import { countOrZero, requiredCount } from '../core/usage.js';
 
 /**
@@ -117,7 +118,7 @@ export class GenerateContentStreamObserver implements StreamObserver {
         const candidate = candidates[position];
         const index = typeof candidate?.index === 'number' ? candidate.index : position;
         if (typeof candidate?.finishReason === 'string') this.finished.set(index, candidate.finishReason);
-        collectPartsText(candidate?.content, this.text);
+        collectText(candidate?.content, this.text);
       }
     }
     return false;
@@ -171,38 +172,6 @@ export class GeminiStreamError extends Error {
     super(typeof error.status === 'string' ? error.status : 'stream error');
     this.name = 'GeminiStreamError';
     this.status = typeof error.code === 'number' ? error.code : undefined;
-  }
-}
-
-/**
- * Text the model reads or writes, from Gemini's content shapes: strings, `Part`s (`{ text }`),
- * `Content`s (`{ role, parts }`) and arrays of them. Binary parts (inline data, file URIs) carry no
- * text to estimate from. Only for estimation; never put on telemetry.
- */
-export function collectPartsText(value: unknown, out: string[], depth = 0): void {
-  if (depth > 8 || value === null || value === undefined) return;
-  if (typeof value === 'string') {
-    out.push(value);
-    return;
-  }
-  if (Array.isArray(value)) {
-    for (const item of value) collectPartsText(item, out, depth + 1);
-    return;
-  }
-  if (typeof value !== 'object') return;
-  const record = value as Record<string, any>;
-  if (typeof record.text === 'string') out.push(record.text);
-  if (record.parts !== undefined) collectPartsText(record.parts, out, depth + 1);
-  if (record.content !== undefined) collectPartsText(record.content, out, depth + 1);
-  if (record.functionCall?.args !== undefined) out.push(safeJson(record.functionCall.args));
-  if (record.functionResponse?.response !== undefined) out.push(safeJson(record.functionResponse.response));
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? '';
-  } catch {
-    return '';
   }
 }
 

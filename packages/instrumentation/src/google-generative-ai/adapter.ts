@@ -1,7 +1,7 @@
 import type { CallRequest, CallResponse } from '../core/call-record.js';
+import { collectText } from '../core/estimate.js';
 import type { DescribedCall } from '../core/meter-call.js';
 import {
-  collectPartsText,
   GenerateContentStreamObserver,
   geminiEmbeddingUsage,
   readGenerateContentResponse,
@@ -64,7 +64,7 @@ export function describeModelCall(model: any, args: unknown[], kind: Kind): Desc
       input: () => {
         const texts: string[] = [];
         const value = input as any;
-        collectPartsText(kind === 'batch_embed' ? value?.requests : (value?.content ?? value), texts);
+        collectText(kind === 'batch_embed' ? value?.requests : (value?.content ?? value), texts);
         return { texts, messageCount: 0 };
       },
     };
@@ -75,8 +75,8 @@ export function describeModelCall(model: any, args: unknown[], kind: Kind): Desc
       const texts: string[] = [];
       const value = input as any;
       const contents = value && typeof value === 'object' && 'contents' in value ? value.contents : value;
-      collectPartsText(value?.systemInstruction ?? model?.systemInstruction, texts);
-      collectPartsText(contents, texts);
+      collectText(value?.systemInstruction ?? model?.systemInstruction, texts);
+      collectText(contents, texts);
       return { texts, messageCount: turnCount(contents) };
     },
   };
@@ -93,9 +93,9 @@ export function describeChatCall(session: any, args: unknown[], stream: boolean)
     request: request(session, callOptions, 'generate_content', stream),
     input: () => {
       const texts: string[] = [];
-      collectPartsText(session?.params?.systemInstruction, texts);
-      collectPartsText(history, texts);
-      collectPartsText(message, texts);
+      collectText(session?.params?.systemInstruction, texts);
+      collectText(history, texts);
+      collectText(message, texts);
       return { texts, messageCount: history.length + 1 };
     },
   };

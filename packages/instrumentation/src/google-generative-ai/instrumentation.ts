@@ -2,12 +2,13 @@ import { InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/i
 import type { StreamObserver } from '../core/adapter.js';
 import type { CallResponse } from '../core/call-record.js';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
+import { collectText } from '../core/estimate.js';
 import { LlmInstrumentation } from '../core/instrumentation-base.js';
 import { type DescribedCall, finishWithResponse, meteredMethod, observeStream } from '../core/meter-call.js';
 import type { CallHandle, Recorder } from '../core/recorder.js';
 import { finishWhenAbandoned } from '../core/stream.js';
 import type { GenerateContentStreamObserver } from '../google-genai/usage.js';
-import { collectPartsText, readGenerateContentResponse } from '../google-genai/usage.js';
+import { readGenerateContentResponse } from '../google-genai/usage.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import {
   describeChatCall,
@@ -220,7 +221,7 @@ class StreamState implements StreamObserver {
       try {
         this.aggregated = readGenerateContentResponse(aggregated);
         const texts: string[] = [];
-        collectPartsText((aggregated as any)?.candidates, texts);
+        collectText((aggregated as any)?.candidates, texts);
         this.aggregatedText = texts.join('');
       } catch (caught) {
         this.call.internalError('read_response', caught);

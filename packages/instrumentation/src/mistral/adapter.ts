@@ -49,7 +49,7 @@ export function describeMistralCall(
   const attributes: Record<string, string | number | boolean | string[]> = {};
   if (typeof body.maxTokens === 'number') attributes[sc.ATTR_GEN_AI_REQUEST_MAX_TOKENS] = body.maxTokens;
   if (typeof body.temperature === 'number') attributes[sc.ATTR_GEN_AI_REQUEST_TEMPERATURE] = body.temperature;
-  if (typeof body.agentId === 'string') attributes['gen_ai.agent.id'] = body.agentId;
+  if (typeof body.agentId === 'string') attributes[sc.ATTR_GEN_AI_AGENT_ID] = body.agentId;
   const callRequest: CallRequest = {
     operation: OPERATIONS[method.kind],
     provider: 'mistral_ai',
