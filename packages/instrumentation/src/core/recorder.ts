@@ -745,6 +745,13 @@ export function errorTypeOf(error: unknown): string {
     if (typeof status === 'number' && status >= 400) return String(status);
     const name = (error as { constructor?: { name?: unknown } }).constructor?.name;
     if (typeof name === 'string' && name !== 'Object') return name;
+    // A provider's plain error object, as streams deliver them (`{ type: 'overloaded_error' }`,
+    // `{ code: 'server_error' }`, `{ error: { type } }`): named by its type.
+    const e = error as Record<string, any>;
+    const type = [e.type, e.code, e.error?.type].find(
+      (value): value is string => typeof value === 'string' && value.length > 0 && value.length <= 64,
+    );
+    if (type) return type;
   }
   return '_OTHER';
 }

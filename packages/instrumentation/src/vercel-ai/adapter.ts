@@ -399,21 +399,3 @@ export class SpecStreamObserver implements StreamObserver {
     return this.text.join('');
   }
 }
-
-/**
- * The error to record for a failed call (the app gets the original; `APICallError`'s `statusCode`
- * is read by the recorder's `error.type` as it is): an in-stream `error` part usually holds the provider's plain error object
- * (`{ type: 'overloaded_error' }`, `{ code: 'server_error' }`), named here by that type.
- */
-export function recordedError(error: unknown): unknown {
-  if (!error || typeof error !== 'object') return error;
-  const e = error as AnyRecord;
-  if (Object.getPrototypeOf(e) === Object.prototype && e.statusCode === undefined && e.status === undefined) {
-    const type = [e.type, e.code, e.error?.type].find(
-      (value): value is string => typeof value === 'string' && value.length > 0 && value.length <= 64,
-    );
-    // The recorder names errors by their constructor's name.
-    if (type) return { constructor: { name: type } };
-  }
-  return error;
-}

@@ -14,7 +14,6 @@ import {
   promptEstimation,
   readEmbedResult,
   readGenerateResult,
-  recordedError,
   SpecStreamObserver,
 } from './adapter.js';
 
@@ -434,7 +433,7 @@ function runFrameworkCall(
   try {
     result = context.with(call.context, invoke);
   } catch (error) {
-    call.finish({ error: recordedError(error), billable: false });
+    call.finish({ error, billable: false });
     throw error;
   }
   const observe = (value: unknown) => {
@@ -448,7 +447,7 @@ function runFrameworkCall(
   };
   if (!isThenable(result)) return observe(result);
   return Promise.resolve(result).then(observe, (error: unknown) => {
-    call.finish({ error: recordedError(error), billable: false });
+    call.finish({ error, billable: false });
     throw error;
   });
 }
@@ -477,7 +476,7 @@ function observeStreamResult(
     const failure = error ?? observer.error;
     call.finish({
       response: safeResult(observer, call),
-      error: failure === undefined ? undefined : recordedError(failure),
+      error: failure,
       billable: true,
       outputText: () => observer.outputText(),
       streamOutcome,
