@@ -2,15 +2,8 @@ import type { ServerResponse } from 'node:http';
 import { crc32 } from 'node:zlib';
 import { message } from './anthropic.js';
 import type { MockRequest } from './provider.js';
-import {
-  estimateInputTokens,
-  mergeUsage,
-  nextId,
-  pieces,
-  type Scenario,
-  sleep,
-  textsOf,
-} from './scenario.js';
+import { estimateInputTokens, mergeUsage, nextId, pieces, type Scenario, textsOf } from './scenario.js';
+import { ChunkWriter } from './sse.js';
 
 type Body = Record<string, any>;
 
@@ -566,15 +559,10 @@ export function eventStreamMessage(headers: Record<string, string>, payload: Buf
   return message;
 }
 
-/** Writes event-stream messages with the pacing and faults a scenario asks for. */
-class EventStreamWriter {
-  private written = 0;
-
-  constructor(
-    private readonly response: ServerResponse,
-    private readonly scenario: Scenario,
-  ) {
-    response.writeHead(200, {
+/** Writes AWS event-stream messages with the pacing and faults a scenario asks for. */
+class EventStreamWriter extends ChunkWriter {
+  constructor(response: ServerResponse, scenario: Scenario) {
+    super(response, scenario.chunkDelayMs, scenario.cutStreamAfter, {
       'content-type': 'application/vnd.amazon.eventstream',
       'x-amzn-requestid': nextId('mock-'),
       'x-amzn-bedrock-content-type': 'application/json',
@@ -582,24 +570,13 @@ class EventStreamWriter {
   }
 
   /** Returns false once the connection was cut (the scenario asked for it, or the client left). */
-  async event(type: string, payload: Body): Promise<boolean> {
-    if (this.response.destroyed) return false;
-    const cutAfter = this.scenario.cutStreamAfter;
-    if (cutAfter !== undefined && this.written >= cutAfter) {
-      await new Promise<void>((resolve) => this.response.write('', () => resolve()));
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      this.response.socket?.destroy();
-      return false;
-    }
-    if (this.written > 0) await sleep(this.scenario.chunkDelayMs);
-    this.response.write(
+  event(type: string, payload: Body): Promise<boolean> {
+    return this.write(
       eventStreamMessage(
         { ':event-type': type, ':content-type': 'application/json', ':message-type': 'event' },
         Buffer.from(JSON.stringify({ ...payload, p: 'abcdefgh' }), 'utf8'),
       ),
     );
-    this.written++;
-    return true;
   }
 
   /** An exception message (what Bedrock sends when the model fails mid-stream), then the end. */
@@ -619,9 +596,5 @@ class EventStreamWriter {
       ),
     );
     this.end();
-  }
-
-  end(): void {
-    if (!this.response.destroyed) this.response.end();
   }
 }

@@ -1,15 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { MockRequest } from './provider.js';
-import {
-  estimateInputTokens,
-  mergeUsage,
-  nextId,
-  pieces,
-  type Scenario,
-  sleep,
-  textsOf,
-} from './scenario.js';
-import { EventWriter } from './sse.js';
+import { estimateInputTokens, mergeUsage, nextId, pieces, type Scenario, textsOf } from './scenario.js';
+import { EventWriter, JsonLinesWriter } from './sse.js';
 
 type Body = Record<string, any>;
 
@@ -144,7 +136,12 @@ async function chatV1(response: ServerResponse, body: Body, scenario: Scenario):
     json(response, final(words.join(''), 'COMPLETE'), scenario);
     return;
   }
-  const lines = new JsonLinesWriter(response, scenario.chunkDelayMs, scenario.cutStreamAfter);
+  const lines = new JsonLinesWriter(
+    response,
+    scenario.chunkDelayMs,
+    scenario.cutStreamAfter,
+    'application/stream+json',
+  );
   if (!(await lines.send({ is_finished: false, event_type: 'stream-start', generation_id: generationId })))
     return;
   const seen: string[] = [];
@@ -184,35 +181,4 @@ function embed(response: ServerResponse, body: Body, scenario: Scenario, api: 'v
   };
   if (meta !== null) result.meta = meta;
   json(response, result, scenario);
-}
-
-/** v1 streams: one JSON object a line (`application/stream+json`), with the scenario's pacing and cuts. */
-class JsonLinesWriter {
-  private written = 0;
-
-  constructor(
-    private readonly response: ServerResponse,
-    private readonly chunkDelayMs: number,
-    private readonly cutAfter: number | undefined,
-  ) {
-    response.writeHead(200, { 'content-type': 'application/stream+json', 'cache-control': 'no-cache' });
-  }
-
-  async send(value: unknown): Promise<boolean> {
-    if (this.response.destroyed) return false;
-    if (this.cutAfter !== undefined && this.written >= this.cutAfter) {
-      await new Promise<void>((resolve) => this.response.write('', () => resolve()));
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      this.response.socket?.destroy();
-      return false;
-    }
-    if (this.written > 0) await sleep(this.chunkDelayMs);
-    this.response.write(`${JSON.stringify(value)}\n`);
-    this.written++;
-    return true;
-  }
-
-  end(): void {
-    if (!this.response.destroyed) this.response.end();
-  }
 }

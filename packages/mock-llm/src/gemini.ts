@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { MockRequest } from './provider.js';
-import { estimateInputTokens, mergeUsage, nextId, pieces, type Scenario, sleep } from './scenario.js';
+import { estimateInputTokens, mergeUsage, nextId, pieces, type Scenario } from './scenario.js';
+import { EventWriter } from './sse.js';
 
 type Body = Record<string, any>;
 
@@ -189,7 +190,8 @@ async function streamGenerateContent(
   const usage = usageFor(body, words.length, scenario, vertex) as Body | null;
   const prompt = promptTokens(body);
   const responseId = nextId('mock-resp-');
-  const events = new GeminiEventWriter(response, scenario.chunkDelayMs, scenario.cutStreamAfter);
+  // Google ends SSE lines with CRLF (early @google/generative-ai versions only recognise `\r\n`).
+  const events = new EventWriter(response, scenario.chunkDelayMs, scenario.cutStreamAfter, '\r\n');
   for (const [index, word] of words.entries()) {
     if (scenario.streamError && index === 2) {
       // A failure after the headers went out arrives as an error object in the event stream.
@@ -274,43 +276,4 @@ function countTokens(body: Body, vertex: boolean): Body {
   const request: Body = body.generateContentRequest ?? body;
   const total = promptTokens(request);
   return vertex ? { totalTokens: total, totalBillableCharacters: total * 4 } : { totalTokens: total };
-}
-
-/**
- * Server-sent events as Google frames them: `data: {json}` lines ended by CRLF CRLF (early
- * `@google/generative-ai` versions only recognise `\r\n`), with the scenario's pacing and faults.
- */
-class GeminiEventWriter {
-  private written = 0;
-
-  constructor(
-    private readonly response: ServerResponse,
-    private readonly chunkDelayMs: number,
-    private readonly cutAfter: number | undefined,
-  ) {
-    response.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-    });
-  }
-
-  /** Returns false once the connection was cut (the scenario asked for it, or the client left). */
-  async send(data: unknown): Promise<boolean> {
-    if (this.response.destroyed) return false;
-    if (this.cutAfter !== undefined && this.written >= this.cutAfter) {
-      await new Promise<void>((resolve) => this.response.write('', () => resolve()));
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      this.response.socket?.destroy();
-      return false;
-    }
-    if (this.written > 0) await sleep(this.chunkDelayMs);
-    this.response.write(`data: ${JSON.stringify(data)}\r\n\r\n`);
-    this.written++;
-    return true;
-  }
-
-  end(): void {
-    if (!this.response.destroyed) this.response.end();
-  }
 }

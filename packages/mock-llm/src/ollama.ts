@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { MockRequest } from './provider.js';
-import { estimateInputTokens, mergeUsage, pieces, type Scenario, sleep, textsOf } from './scenario.js';
+import { estimateInputTokens, mergeUsage, pieces, type Scenario, textsOf } from './scenario.js';
+import { JsonLinesWriter } from './sse.js';
 
 type Body = Record<string, any>;
 
@@ -114,29 +115,21 @@ async function generate(
     return;
   }
 
-  response.writeHead(200, { 'content-type': 'application/x-ndjson' });
-  let written = 0;
-  const send = async (line: Body): Promise<boolean> => {
-    if (response.destroyed) return false;
-    if (scenario.cutStreamAfter !== undefined && written >= scenario.cutStreamAfter) {
-      await new Promise<void>((resolve) => response.write('', () => resolve()));
-      await sleep(10);
-      response.socket?.destroy();
-      return false;
-    }
-    if (written > 0) await sleep(scenario.chunkDelayMs);
-    response.write(`${JSON.stringify(line)}\n`);
-    written++;
-    return true;
-  };
+  const lines = new JsonLinesWriter(
+    response,
+    scenario.chunkDelayMs,
+    scenario.cutStreamAfter,
+    'application/x-ndjson',
+  );
+  const send = (line: Body) => lines.send(line);
   for (const [index, word] of words.entries()) {
     if (scenario.streamError && index === 2) {
       await send({ error: 'an error was encountered while running the model: mock stream failure' });
-      if (!response.destroyed) response.end();
+      lines.end();
       return;
     }
     if (!(await send({ model, created_at: createdAt(), ...piece(word), done: false }))) return;
   }
   if (!(await send(final('')))) return;
-  if (!response.destroyed) response.end();
+  lines.end();
 }
