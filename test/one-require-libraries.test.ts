@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type MockLlmServer, startMockLlmServer } from '@tokenmeter/mock-llm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from './support/free-port.js';
+import { runMeteredApp } from './support/processes.js';
 
 const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'one-require');
 let mock: MockLlmServer;
@@ -38,28 +37,9 @@ const sum = (list: Sample[], match: Record<string, string>) =>
     .reduce((total, sample) => total + sample.value, 0);
 
 async function runApp(args: string[]): Promise<string> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, args, {
-    cwd: appDir,
-    env: {
-      ...process.env,
-      MOCK_URL: mock.url,
-      OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
-      OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (data) => (stderr += data));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (data) => String(data).includes('calls done') && resolve());
-      child.once('exit', (code) => reject(new Error(`app exited with ${code}: ${stderr}`)));
-    });
-    return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  } finally {
-    process.kill(child.pid!, 'SIGKILL');
-  }
+  const { metrics, stop } = await runMeteredApp(appDir, args, mock.url);
+  stop();
+  return metrics;
 }
 
 /** provider, model, operation of each call the app makes, once each. */

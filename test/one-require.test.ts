@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type MockLlmServer, startMockLlmServer } from '@tokenmeter/mock-llm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from './support/free-port.js';
+import { runMeteredApp } from './support/processes.js';
 
 const appDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'one-require');
 let mock: MockLlmServer;
@@ -14,27 +13,7 @@ afterAll(async () => {
   await mock.close();
 });
 
-async function runApp(args: string[]): Promise<{ metrics: string; stop: () => void }> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, args, {
-    cwd: appDir,
-    env: {
-      ...process.env,
-      MOCK_URL: mock.url,
-      OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
-      OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (data) => (stderr += data));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (data) => String(data).includes('calls done') && resolve());
-    child.once('exit', (code) => reject(new Error(`app exited with ${code}: ${stderr}`)));
-  });
-  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return { metrics, stop: () => process.kill(child.pid!, 'SIGKILL') };
-}
+const runApp = (args: string[]) => runMeteredApp(appDir, args, mock.url);
 
 /** The value of the one sample whose labels include all of `labels`. */
 function sample(metrics: string, name: string, labels: Record<string, string>): number {

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { freePort } from './free-port.js';
 
 export interface Started {
   child: ChildProcess;
@@ -160,4 +161,40 @@ export function startDemoApp(
     ready: 'Serving /metrics',
     timeoutMs: 60_000,
   });
+}
+
+/**
+ * Runs an app of `test/one-require` with `args` (the one require among them) against the mock at
+ * `mockUrl`, waits until it prints `calls done`, and reads its Prometheus endpoint; `stop` kills
+ * it by PID.
+ */
+export async function runMeteredApp(
+  appDir: string,
+  args: string[],
+  mockUrl: string,
+): Promise<{ metrics: string; stop: () => void }> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: appDir,
+    env: {
+      ...process.env,
+      MOCK_URL: mockUrl,
+      OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+      OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stop = () => process.kill(child.pid!, 'SIGKILL');
+  let stderr = '';
+  child.stderr!.on('data', (data) => (stderr += data));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (data) => String(data).includes('calls done') && resolve());
+      child.once('exit', (code) => reject(new Error(`app exited with ${code}: ${stderr}`)));
+    });
+    return { metrics: await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), stop };
+  } catch (error) {
+    if (child.exitCode === null) stop();
+    throw error;
+  }
 }
