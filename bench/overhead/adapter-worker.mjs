@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { countingSpanExporter, ManualReader } from './pipeline.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -19,28 +20,13 @@ const adapter = (await import(pathToFileURL(path.join(here, 'adapters', `${name}
 
 const api = require('@opentelemetry/api');
 const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
-const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
+const { MeterProvider } = require('@opentelemetry/sdk-metrics');
 const { BatchSpanProcessor, TracerProvider } = require('@opentelemetry/sdk-trace');
 api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
 // Both sides run the same pipeline; only the instrumentation differs. Spans are exported in
 // batches to an exporter that counts and drops them, as an app exporting traces would.
-const recorded = { spans: 0, withUsage: 0 };
-const exporter = {
-  export(spans, done) {
-    for (const span of spans) {
-      recorded.spans++;
-      if (typeof span.attributes['gen_ai.usage.output_tokens'] === 'number') recorded.withUsage++;
-    }
-    done({ code: 0 });
-  },
-  shutdown: async () => {},
-  forceFlush: async () => {},
-};
-class ManualReader extends MetricReader {
-  async onForceFlush() {}
-  async onShutdown() {}
-}
+const { exporter, stats: recorded } = countingSpanExporter();
 const tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] });
 api.trace.setGlobalTracerProvider(tracerProvider);
 const reader = new ManualReader();

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { countingSpanExporter, ManualReader } from './pipeline.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -43,28 +44,11 @@ const UninstrumentedOpenAI = mode?.startsWith('paired') ? uninstrumentedCopy(set
 
 const api = require('@opentelemetry/api');
 const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
-const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
+const { MeterProvider } = require('@opentelemetry/sdk-metrics');
 const { BatchSpanProcessor, TracerProvider } = require('@opentelemetry/sdk-trace');
 api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
-/** Drops spans but counts them, and how many carry output token usage. */
-const spanStats = { spans: 0, withUsage: 0 };
-const countingExporter = {
-  export(spans, done) {
-    for (const span of spans) {
-      spanStats.spans++;
-      if (typeof span.attributes['gen_ai.usage.output_tokens'] === 'number') spanStats.withUsage++;
-    }
-    done({ code: 0 });
-  },
-  shutdown: async () => {},
-  forceFlush: async () => {},
-};
-
-class ManualReader extends MetricReader {
-  async onForceFlush() {}
-  async onShutdown() {}
-}
+const { exporter: countingExporter, stats: spanStats } = countingSpanExporter();
 
 let tracerProvider;
 let reader;
