@@ -1,6 +1,8 @@
-import { InstrumentationBase } from '@opentelemetry/instrumentation';
+import { InstrumentationBase, isWrapped } from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from './config.js';
 import { Recorder } from './recorder.js';
+
+type Method = (this: any, ...args: any[]) => any;
 
 /**
  * What every Tokenmeter instrumentation shares: a recorder configured from the instrumentation's
@@ -24,6 +26,26 @@ export abstract class LlmInstrumentation<
 
   protected override _updateMetricInstruments(): void {
     this.recorder?.setMeter(this.meter);
+  }
+
+  /**
+   * Wraps each method of `owner` named in `wrappers` that it has and that is not wrapped yet (one
+   * prototype may be reached from several copies or entry files of a package).
+   */
+  protected wrapMethods(
+    owner: Record<string, any> | undefined,
+    wrappers: Record<string, (original: Method) => Method>,
+  ): void {
+    if (!owner) return;
+    for (const [name, wrapper] of Object.entries(wrappers)) {
+      if (typeof owner[name] === 'function' && !isWrapped(owner[name])) this._wrap(owner, name, wrapper);
+    }
+  }
+
+  /** Undoes `wrapMethods` for the named methods of `owner` that are wrapped. */
+  protected unwrapMethods(owner: Record<string, any> | undefined, names: Iterable<string>): void {
+    if (!owner) return;
+    for (const name of names) if (isWrapped(owner[name])) this._unwrap(owner, name);
   }
 
   /** The recorder while this instrumentation is enabled: wrappers call the SDK untouched otherwise. */

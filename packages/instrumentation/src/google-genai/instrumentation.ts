@@ -1,4 +1,4 @@
-import { InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
+import { InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
 import { LlmInstrumentation } from '../core/instrumentation-base.js';
 import { finishWithResponse, meteredMethod, observeStream } from '../core/meter-call.js';
@@ -12,8 +12,6 @@ import {
 } from './adapter.js';
 
 export type GoogleGenAIInstrumentationConfig = TokenmeterInstrumentationConfig;
-
-type Method = (this: any, ...args: any[]) => any;
 
 /**
  * Meters `@google/genai` 1.x–3.x, for the Gemini Developer API (`gcp.gemini`) and Vertex AI
@@ -44,47 +42,35 @@ export class GoogleGenAIInstrumentation extends LlmInstrumentation<GoogleGenAIIn
         return moduleExports;
       },
       (moduleExports) => {
-        const models = modelsPrototype(moduleExports);
-        if (!models) return;
-        for (const name of METHODS) if (isWrapped(models[name])) this._unwrap(models, name);
+        this.unwrapMethods(modelsPrototype(moduleExports), METHODS);
       },
     );
   }
 
   private patchModels(models: Record<string, any>): void {
     const recorder = () => this.activeRecorder();
-    if (typeof models.generateContentInternal === 'function' && !isWrapped(models.generateContentInternal)) {
-      this._wrap(models, 'generateContentInternal', (original: Method) =>
+    // 2.x+: `embedContent` is a per-instance arrow calling `embedContentInternal`; 1.x: a prototype method.
+    const embed = typeof models.embedContentInternal === 'function' ? 'embedContentInternal' : 'embedContent';
+    this.wrapMethods(models, {
+      generateContentInternal: (original) =>
         meteredMethod(original, {
           recorder,
           describe: (self, args) => describeGenerateContent(self, args[0], false),
           onValue: (value, call) => finishWithResponse(call, () => readGenerateContent(value)),
         }),
-      );
-    }
-    if (
-      typeof models.generateContentStreamInternal === 'function' &&
-      !isWrapped(models.generateContentStreamInternal)
-    ) {
-      this._wrap(models, 'generateContentStreamInternal', (original: Method) =>
+      generateContentStreamInternal: (original) =>
         meteredMethod(original, {
           recorder,
           describe: (self, args) => describeGenerateContent(self, args[0], true),
           onValue: (value, call) => observeStream(value, call, generateContentStreamObserver()),
         }),
-      );
-    }
-    // 2.x+: `embedContent` is a per-instance arrow calling `embedContentInternal`; 1.x: a prototype method.
-    const embed = typeof models.embedContentInternal === 'function' ? 'embedContentInternal' : 'embedContent';
-    if (typeof models[embed] === 'function' && !isWrapped(models[embed])) {
-      this._wrap(models, embed, (original: Method) =>
+      [embed]: (original) =>
         meteredMethod(original, {
           recorder,
           describe: (self, args) => describeEmbedContent(self, args[0]),
           onValue: (value, call) => finishWithResponse(call, () => readEmbedContent(value)),
         }),
-      );
-    }
+    });
   }
 }
 

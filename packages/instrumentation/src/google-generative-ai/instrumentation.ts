@@ -1,4 +1,4 @@
-import { InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
+import { InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import type { StreamObserver } from '../core/adapter.js';
 import type { CallResponse } from '../core/call-record.js';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
@@ -55,50 +55,35 @@ export class GoogleGenerativeAIInstrumentation extends LlmInstrumentation<Google
       (moduleExports) => {
         const { model, chat } = prototypes(moduleExports);
         const recorder = () => this.activeRecorder();
-        if (model) {
-          this.wrapOnce(model, 'generateContent', (original) =>
+        this.wrapMethods(model, {
+          generateContent: (original) =>
             meter(original, recorder, (self, args) => describeModelCall(self, args, 'generate'), 'generate'),
-          );
-          this.wrapOnce(model, 'generateContentStream', (original) =>
+          generateContentStream: (original) =>
             meter(
               original,
               recorder,
               (self, args) => describeModelCall(self, args, 'stream'),
               'model_stream',
             ),
-          );
-          this.wrapOnce(model, 'embedContent', (original) =>
+          embedContent: (original) =>
             meter(original, recorder, (self, args) => describeModelCall(self, args, 'embed'), 'embed'),
-          );
-          this.wrapOnce(model, 'batchEmbedContents', (original) =>
+          batchEmbedContents: (original) =>
             meter(original, recorder, (self, args) => describeModelCall(self, args, 'batch_embed'), 'embed'),
-          );
-        }
-        if (chat) {
-          this.wrapOnce(chat, 'sendMessage', (original) =>
+        });
+        this.wrapMethods(chat, {
+          sendMessage: (original) =>
             meter(original, recorder, (self, args) => describeChatCall(self, args, false), 'generate'),
-          );
-          this.wrapOnce(chat, 'sendMessageStream', (original) =>
+          sendMessageStream: (original) =>
             meter(original, recorder, (self, args) => describeChatCall(self, args, true), 'chat_stream'),
-          );
-        }
+        });
         return moduleExports;
       },
       (moduleExports) => {
         const { model, chat } = prototypes(moduleExports);
-        for (const [owner, names] of [
-          [model, MODEL_METHODS],
-          [chat, CHAT_METHODS],
-        ] as const) {
-          if (!owner) continue;
-          for (const name of names) if (isWrapped(owner[name])) this._unwrap(owner, name);
-        }
+        this.unwrapMethods(model, MODEL_METHODS);
+        this.unwrapMethods(chat, CHAT_METHODS);
       },
     );
-  }
-
-  private wrapOnce(owner: Record<string, any>, name: string, wrapper: (original: Method) => Method): void {
-    if (typeof owner[name] === 'function' && !isWrapped(owner[name])) this._wrap(owner, name, wrapper);
   }
 }
 

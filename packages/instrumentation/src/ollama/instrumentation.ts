@@ -1,7 +1,6 @@
 import {
   InstrumentationNodeModuleDefinition,
   InstrumentationNodeModuleFile,
-  isWrapped,
 } from '@opentelemetry/instrumentation';
 import type { StreamObserver } from '../core/adapter.js';
 import type { TokenmeterInstrumentationConfig } from '../core/config.js';
@@ -54,21 +53,16 @@ export class OllamaInstrumentation extends LlmInstrumentation<OllamaInstrumentat
 
   private patchClass(cls: unknown): void {
     const owner = methodOwner(cls);
-    if (!owner) return;
-    for (const method of OLLAMA_METHODS) {
-      const current = owner[method];
-      if (typeof current !== 'function' || isWrapped(current)) continue;
-      this._wrap(owner, method, (original: Method) => meteredCall(method, original, this, this.adapter));
-    }
-    if (Object.hasOwn(owner, 'abort') && typeof owner.abort === 'function' && !isWrapped(owner.abort))
-      this._wrap(owner, 'abort', (original: Method) => abortEndingStreams(original));
+    const wrappers: Record<string, (original: Method) => Method> = {};
+    for (const method of OLLAMA_METHODS)
+      wrappers[method] = (original) => meteredCall(method, original, this, this.adapter);
+    // `abort` of the class that defines the methods only (0.5's streams end through it).
+    if (owner && Object.hasOwn(owner, 'abort')) wrappers.abort = (original) => abortEndingStreams(original);
+    this.wrapMethods(owner, wrappers);
   }
 
   private unpatchClass(cls: unknown): void {
-    const owner = methodOwner(cls);
-    if (!owner) return;
-    for (const method of OLLAMA_METHODS) if (isWrapped(owner[method])) this._unwrap(owner, method);
-    if (isWrapped(owner.abort)) this._unwrap(owner, 'abort');
+    this.unwrapMethods(methodOwner(cls), [...OLLAMA_METHODS, 'abort']);
   }
 }
 
