@@ -4,7 +4,9 @@
 // aggregation of the same series, `sum by (tenant) (rate(tokenmeter_cost_usd_total[5m]))`.
 //
 // usage: node bench/rules/run.mjs [--minutes 4]
+
 import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -27,12 +29,16 @@ for (const provider of ['openai', 'anthropic'])
         );
 const costTypes = ['input', 'output', 'cache_read', 'cache_write', 'reasoning'];
 const started = Date.now();
+const instanceId = randomUUID();
 const server = createServer((_request, response) => {
   const elapsed = (Date.now() - started) / 1000;
   const lines = [
     '# TYPE tokenmeter_cost_usd_total counter',
     '# TYPE tokenmeter_tokens_total counter',
     '# TYPE tokenmeter_calls_total counter',
+    // As Tokenmeter's endpoint serves it: the slot rules tell processes apart by target_info.
+    '# TYPE target_info gauge',
+    `target_info{service_name="bench",service_instance_id="${instanceId}"} 1`,
   ];
   series.forEach((labels, index) => {
     const rate = 1e-5 * (1 + (index % 7));

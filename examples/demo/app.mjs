@@ -1,9 +1,18 @@
-// A small app that uses the real OpenAI and Anthropic SDKs the way apps do. It is loaded with
-// `node --import @tokenmeter/node/register`; the only Tokenmeter call in it is `withAttributes`,
-// which says which tenant and feature each piece of work is for.
+// A small app that uses real LLM SDKs the way apps do: OpenAI, Anthropic, Google GenAI, Bedrock
+// and the Vercel AI SDK. It is loaded with `node --import @tokenmeter/node/register`; the only
+// Tokenmeter call in it is `withAttributes`, which says which tenant and feature each piece of work
+// is for.
+import { createRequire } from 'node:module';
+import { createAnthropic } from '@ai-sdk/anthropic';
 import Anthropic from '@anthropic-ai/sdk';
+import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
+import { GoogleGenAI } from '@google/genai';
 import { withAttributes } from '@tokenmeter/node';
+import { generateText } from 'ai';
 import OpenAI from 'openai';
+
+/** Calls per round, for progress bars. */
+export const CALLS_PER_ROUND = 24;
 
 /** Tenants of the demo SaaS, and the feature each topic belongs to. */
 const TENANTS = ['acme', 'globex', 'initech'];
@@ -17,6 +26,16 @@ const FEATURES = {
 export async function runWorkload({ openaiBaseURL, anthropicBaseURL, rounds = 3, onCall = () => {} }) {
   const openai = new OpenAI({ apiKey: 'sk-demo', baseURL: openaiBaseURL });
   const anthropic = new Anthropic({ apiKey: 'sk-ant-demo', baseURL: anthropicBaseURL });
+  // The other providers' wire formats are served by the same loopback mock.
+  const gemini = new GoogleGenAI({ apiKey: 'gemini-demo', httpOptions: { baseUrl: anthropicBaseURL } });
+  const bedrock = new BedrockRuntimeClient({
+    endpoint: anthropicBaseURL,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIDDEMO', secretAccessKey: 'demo-secret' },
+    // HTTP/1.1 for the loopback mock (the SDK's default handler speaks HTTP/2 to AWS).
+    requestHandler: new (bedrockHttpHandler())(),
+  });
+  const aiSdkAnthropic = createAnthropic({ apiKey: 'sk-ant-demo', baseURL: `${anthropicBaseURL}/v1` });
   const question = (topic) => [
     { role: 'user', content: `In two sentences: what matters most about ${topic}?` },
   ];
@@ -64,5 +83,31 @@ export async function runWorkload({ openaiBaseURL, anthropicBaseURL, rounds = 3,
       openai.embeddings.create({ model: 'text-embedding-3-small', input: topics }),
     );
     onCall();
+    await withAttributes({ tenant, feature: 'reports' }, async () => {
+      await gemini.models.generateContent({
+        model: 'gemini-2.5-flash',
+        contents: `Summarise this week's incidents about ${topics[round % topics.length]}.`,
+      });
+      onCall();
+      await bedrock.send(
+        new ConverseCommand({
+          modelId: 'us.anthropic.claude-3-7-sonnet-20250219-v1:0',
+          messages: [{ role: 'user', content: [{ text: 'Draft the weekly cost report.' }] }],
+        }),
+      );
+      onCall();
+      await generateText({
+        model: aiSdkAnthropic('claude-3-haiku-20240307'),
+        prompt: 'Title for the weekly cost report?',
+        maxOutputTokens: 64,
+        maxRetries: 0,
+      });
+      onCall();
+    });
   }
+}
+
+function bedrockHttpHandler() {
+  const sdk = createRequire(import.meta.url).resolve('@aws-sdk/client-bedrock-runtime');
+  return createRequire(sdk)('@smithy/node-http-handler').NodeHttpHandler;
 }

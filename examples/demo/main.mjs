@@ -1,7 +1,7 @@
 // The demo app. Nothing in it knows about Tokenmeter except the summary at the end, which reads the
 // Prometheus endpoint the one require serves — exactly what Prometheus would scrape.
 import { startMockLlmServer } from '@tokenmeter/mock-llm';
-import { runWorkload } from './app.mjs';
+import { CALLS_PER_ROUND, runWorkload } from './app.mjs';
 
 const keepServing = process.argv.includes('--serve');
 const metricsUrl = `http://${process.env.OTEL_EXPORTER_PROMETHEUS_HOST}:${process.env.OTEL_EXPORTER_PROMETHEUS_PORT}/metrics`;
@@ -9,12 +9,14 @@ const metricsUrl = `http://${process.env.OTEL_EXPORTER_PROMETHEUS_HOST}:${proces
 const mock = process.env.MOCK_LLM_URL
   ? { url: process.env.MOCK_LLM_URL, close: async () => {} }
   : await startMockLlmServer();
-console.log(`mock OpenAI + Anthropic APIs on ${mock.url} (loopback); metrics on ${metricsUrl}`);
+console.log(
+  `mock LLM APIs (OpenAI, Anthropic, Gemini, Bedrock) on ${mock.url} (loopback); metrics on ${metricsUrl}`,
+);
 
 let calls = 0;
 const roundsArg = process.argv.indexOf('--rounds');
 const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 3;
-const total = rounds * 21;
+const total = rounds * CALLS_PER_ROUND;
 const progress = () => {
   calls++;
   const width = 30;

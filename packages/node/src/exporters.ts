@@ -15,6 +15,8 @@ import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 
 export interface ExportSetup {
   meterProvider: MeterProvider;
+  /** The process's resource (with its own service.instance.id), as target_info shows it. */
+  resource: Resource;
   /** Collects Tokenmeter's metrics on demand. */
   pull: PullReader;
   tracerProvider: TracerProvider | undefined;
@@ -130,6 +132,7 @@ export function setUpExport(options: ExportOptions): ExportSetup {
   };
   return {
     meterProvider,
+    resource,
     pull,
     tracerProvider,
     metricsUrl,

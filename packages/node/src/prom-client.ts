@@ -1,3 +1,4 @@
+import { type Attributes, diag } from '@opentelemetry/api';
 import type { DataPoint } from '@opentelemetry/sdk-metrics';
 import type { PullReader } from './exporters.js';
 
@@ -19,20 +20,24 @@ const toLabel = (key: string) => key.replace(/[^a-zA-Z0-9_]/g, '_');
 
 interface PromClientLike {
   Counter: new (config: any) => { reset(): void; inc(labels: Record<string, string>, value: number): void };
+  Gauge?: new (config: any) => { set(labels: Record<string, string>, value: number): void };
   register: unknown;
 }
 
 /**
  * Serves Tokenmeter's contract counters from an app's existing prom-client registry and endpoint,
  * instead of a second port. Values are read from Tokenmeter at each scrape. `labels` are the
- * attribution labels in use (config `attribution.labels`).
+ * attribution labels in use (config `attribution.labels`). `resource` is served as `target_info`,
+ * as Tokenmeter's own endpoint does: the budget rules tell a restarted process by it.
  */
 export function bridgeToPromClient(
   promClient: PromClientLike,
   pull: PullReader,
   labels: string[],
   registry?: unknown,
+  resource?: Attributes,
 ): void {
+  if (resource) serveTargetInfo(promClient, resource, registry);
   const labelNames = [
     'gen_ai_provider_name',
     'gen_ai_request_model',
@@ -76,5 +81,24 @@ export function bridgeToPromClient(
         }
       },
     });
+  }
+}
+
+function serveTargetInfo(promClient: PromClientLike, resource: Attributes, registry?: unknown): void {
+  if (!promClient.Gauge) return;
+  const labels: Record<string, string> = {};
+  for (const [key, value] of Object.entries(resource)) {
+    if (value !== undefined) labels[toLabel(key)] = Array.isArray(value) ? value.join(',') : String(value);
+  }
+  try {
+    new promClient.Gauge({
+      name: 'target_info',
+      help: 'Target metadata',
+      labelNames: Object.keys(labels),
+      registers: [registry ?? promClient.register],
+    }).set(labels, 1);
+  } catch (error) {
+    // The app serves a target_info of its own: keep it (the rules then read that one).
+    diag.warn(`tokenmeter: target_info not added to the prom-client registry: ${String(error)}`);
   }
 }

@@ -104,7 +104,13 @@ export function start(options: StartOptions = {}): Tokenmeter {
     record: (call) => manual.record(call),
     recordCost: (cost) => manual.recordCost(cost),
     bridgeToPromClient: (promClient, registry) =>
-      bridgeToPromClient(promClient, exporting.pull, attribution.labels, registry),
+      bridgeToPromClient(
+        promClient,
+        exporting.pull,
+        attribution.labels,
+        registry,
+        exporting.resource.attributes,
+      ),
     instrumentations,
     meterProvider,
     metricsUrl,

@@ -223,6 +223,12 @@ describe('prom-client bridge', () => {
           line.includes('token_type="input"'),
       );
     expect(input).toMatch(/ 100$/);
+    // target_info names this process, as the embedded endpoint does: the budget rules tell a
+    // restarted process by its service_instance_id.
+    const targetInfo = text.split('\n').find((line) => line.startsWith('target_info{'));
+    expect(targetInfo).toMatch(/service_instance_id="[0-9a-f-]{36}"/);
+    expect(targetInfo).toMatch(/service_name="[^"]+"/);
+    expect(targetInfo).toMatch(/ 1$/);
     // A second scrape reports the same cumulative values, not doubled ones.
     expect(await registry.metrics()).toBe(text);
   });

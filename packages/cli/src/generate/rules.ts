@@ -55,36 +55,58 @@ const PROJECTION_FOR = '30m';
 const ROLLING_PROJECTION_BASIS_SECONDS = 86_400;
 /** The anomaly baseline needs this many hourly points before it can be trusted. */
 const ANOMALY_MIN_HISTORY_HOURS = 24;
-/** How far back a slot looks for a series' previous sample: app restarts shorter than this lose nothing. */
+/** How far back a slot looks for a series' previous sample when its target has no process identity. */
 export const RESTART_GAP_SECONDS = 300;
-/** A series with no sample for this long before the slot is new: its whole value is spend. */
+/** A series or process with no sample for this long before the slot is new: its whole value is spend. */
 const NEW_SERIES_AFTER = '1h';
 
 /**
  * Increase of each series over the last slot, exact and without `increase()`'s extrapolation: the
- * latest value now minus the latest value a slot ago (found within a 5-minute look-back), so
- * consecutive slots telescope to the counter's true increase.
- * - A counter that went down was reset (app restart): its whole current value is new spend; so is
- *   every counter of a target whose process changed in the slot (a new service_instance_id in
- *   target_info), which catches restarts whose counters come back higher than before.
- * - A series with no earlier value is new (a process's first calls): its whole value is spend —
- *   unless it was seen within the hour (back from a scrape outage: its total was counted before),
- *   and only while Prometheus itself was running a slot ago (after its own outage every series
- *   would look new). The hour is checked with a subquery stepping at the 5m look-back.
+ * latest value now minus the series' previous value from the same process, so consecutive slots
+ * telescope to the counter's true increase; where there is no previous value from the same
+ * process, the whole current value is spend (a process's counters start at 0).
+ *
+ * A target's process is its `target_info` series (the resource, with a service_instance_id unique
+ * to each process). Staleness keeps a target's series and its target_info from the same scrape.
+ * - Process already scraped a slot ago: the previous value is the series' value then; a series
+ *   absent then was born in the slot.
+ * - Process seen within the hour but not a slot ago (scrape outage, Prometheus restart): the
+ *   previous value is the series' last one within the hour if the series was seen under this
+ *   process (checked with a subquery stepping at 5m); otherwise the series is new in this process.
+ * - Process not seen within the hour (just started, or restarted since the last scrape): every
+ *   series is new — only if Prometheus itself has data from that hour (after its own long outage
+ *   every process would look new).
+ * - Targets without target_info (exporters other than Tokenmeter's endpoint, bridge and Collector):
+ *   the previous value is the latest within a 5-minute look-back; a counter that went down was
+ *   reset; a series with no earlier value is new unless it was seen within the hour (back from a
+ *   scrape outage) and only while Prometheus was running a slot ago.
+ * Counters that go down are resets in every case: the whole current value is spend.
  */
 export function slotIncrease(metric: string, resolutionSeconds: number): string {
   const slot = formatDuration(resolutionSeconds);
   const gap = formatDuration(RESTART_GAP_SECONDS);
-  const previous = `last_over_time(${metric}[${gap}] offset ${slot})`;
-  // Targets whose process changed within the slot (target_info's service_instance_id differs).
-  const restarted = `(group by (job, instance) (target_info unless target_info offset ${slot}) and on(job, instance) group by (job, instance) (target_info offset ${slot}))`;
+  const value = `(${metric} + 0)`;
+  const byTarget = 'on(job, instance)';
+  const process = (selector: string) => `group by (job, instance) (${selector})`;
+  const scrapedASlotAgo = process(`target_info and target_info offset ${slot}`);
+  const seenThisHour = `last_over_time(target_info[${NEW_SERIES_AFTER}] offset ${slot})`;
+  const backAfterAGap = process(`target_info unless target_info offset ${slot} and ${seenThisHour}`);
+  const notSeenThisHour = process(`target_info unless ${seenThisHour}`);
+  const lastThisHour = `last_over_time(${metric}[${NEW_SERIES_AFTER}] offset ${slot})`;
+  // `@ end()` pins the current process inside the subquery's steps.
+  const seenUnderThisProcess = `last_over_time((${metric} and ${byTarget} (target_info and target_info @ end()))[${NEW_SERIES_AFTER}:${gap}] offset ${slot})`;
+  const prometheusHadThisHour = `on() (count(last_over_time(up[${NEW_SERIES_AFTER}] offset ${slot})) > 0)`;
+  const lookBack = `last_over_time(${metric}[${gap}] offset ${slot})`;
   return [
-    `    (${metric} - ${previous}) >= 0 unless on(job, instance) ${restarted}`,
-    `  or (${metric} + 0) and (${metric} - ${previous}) < 0`,
-    `  or (${metric} + 0) and ${previous} and on(job, instance) ${restarted}`,
-    '  or',
-    `    ((${metric} + 0) unless ${previous} unless last_over_time(${metric}[${NEW_SERIES_AFTER}:${gap}] offset ${slot}))`,
-    `      and on() (count(up offset ${slot}) > 0)`,
+    `    ((${metric} - ${metric} offset ${slot}) >= 0 or ${value}) and ${byTarget} ${scrapedASlotAgo}`,
+    `  or ((${metric} - ${lastThisHour}) >= 0 and ${seenUnderThisProcess} or ${value}) and ${byTarget} ${backAfterAGap}`,
+    `  or ${value} and ${byTarget} ${notSeenThisHour} and ${prometheusHadThisHour}`,
+    '  or (',
+    `        (${metric} - ${lookBack}) >= 0`,
+    `      or ${value} and (${metric} - ${lookBack}) < 0`,
+    `      or ${value} unless ${lookBack} unless last_over_time(${metric}[${NEW_SERIES_AFTER}:${gap}] offset ${slot})`,
+    `        and on() (count(up offset ${slot}) > 0)`,
+    `    ) unless ${byTarget} target_info`,
   ].join('\n');
 }
 
