@@ -63,50 +63,52 @@ const NEW_SERIES_AFTER = '1h';
 /**
  * Increase of each series over the last slot, exact and without `increase()`'s extrapolation: the
  * latest value now minus the series' previous value from the same process, so consecutive slots
- * telescope to the counter's true increase; where there is no previous value from the same
- * process, the whole current value is spend (a process's counters start at 0).
+ * telescope to the counter's true increase; where the process has no previous value, the whole
+ * current value is spend (a process's counters start at 0).
  *
  * A target's process is its `target_info` series (the resource, with a service_instance_id unique
  * to each process). Staleness keeps a target's series and its target_info from the same scrape.
- * - Process already scraped a slot ago: the previous value is the series' value then; a series
- *   absent then was born in the slot.
- * - Process seen within the hour but not a slot ago (scrape outage, Prometheus restart): the
- *   previous value is the series' last one within the hour if the series was seen under this
- *   process (checked with a subquery stepping at 5m); otherwise the series is new in this process.
- * - Process not seen within the hour (just started, or restarted since the last scrape): every
+ * - Process already scraped a slot ago (the usual case): the previous value is the series' value
+ *   then; a series absent then was born in the slot.
+ * - Process seen within the hour but not a slot ago (scrape outage, Prometheus restart): a series
+ *   seen under this process before (a subquery stepping at 5m, with the process pinned by
+ *   `@ end()`) counts its increase over its last value within 5 minutes before the slot, and
+ *   nothing after a longer gap (counting from an older value could count spend twice); a series
+ *   this process never showed is new.
+ * - Process not seen within the hour (just started, or restarted since the last slot): every
  *   series is new — only if Prometheus itself has data from that hour (after its own long outage
  *   every process would look new).
  * - Targets without target_info (exporters other than Tokenmeter's endpoint, bridge and Collector):
- *   the previous value is the latest within a 5-minute look-back; a counter that went down was
- *   reset; a series with no earlier value is new unless it was seen within the hour (back from a
- *   scrape outage) and only while Prometheus was running a slot ago.
- * Counters that go down are resets in every case: the whole current value is spend.
+ *   the previous value is the latest within 5 minutes before the slot; a counter that went down
+ *   was reset; a series with no earlier value is new unless it was seen within the hour (back from
+ *   a scrape outage) and only while Prometheus was running a slot ago.
+ * A counter that went down is a reset in every case: its whole current value is spend.
+ * Series are filtered to their branch before any arithmetic, so the rarely used branches cost
+ * little; `or` needs no `+ 0` (the sum drops the metric name).
  */
 export function slotIncrease(metric: string, resolutionSeconds: number): string {
   const slot = formatDuration(resolutionSeconds);
   const gap = formatDuration(RESTART_GAP_SECONDS);
-  const value = `(${metric} + 0)`;
   const byTarget = 'on(job, instance)';
   const process = (selector: string) => `group by (job, instance) (${selector})`;
   const scrapedASlotAgo = process(`target_info and target_info offset ${slot}`);
   const seenThisHour = `last_over_time(target_info[${NEW_SERIES_AFTER}] offset ${slot})`;
-  const backAfterAGap = process(`target_info unless target_info offset ${slot} and ${seenThisHour}`);
+  const backAfterAGap = `(${metric} and ${byTarget} ${process(`target_info unless target_info offset ${slot} and ${seenThisHour}`)})`;
   const notSeenThisHour = process(`target_info unless ${seenThisHour}`);
-  const lastThisHour = `last_over_time(${metric}[${NEW_SERIES_AFTER}] offset ${slot})`;
   // `@ end()` pins the current process inside the subquery's steps.
   const seenUnderThisProcess = `last_over_time((${metric} and ${byTarget} (target_info and target_info @ end()))[${NEW_SERIES_AFTER}:${gap}] offset ${slot})`;
   const prometheusHadThisHour = `on() (count(last_over_time(up[${NEW_SERIES_AFTER}] offset ${slot})) > 0)`;
   const lookBack = `last_over_time(${metric}[${gap}] offset ${slot})`;
+  const withoutIdentity = `(${metric} unless ${byTarget} target_info)`;
   return [
-    `    ((${metric} - ${metric} offset ${slot}) >= 0 or ${value}) and ${byTarget} ${scrapedASlotAgo}`,
-    `  or ((${metric} - ${lastThisHour}) >= 0 and ${seenUnderThisProcess} or ${value}) and ${byTarget} ${backAfterAGap}`,
-    `  or ${value} and ${byTarget} ${notSeenThisHour} and ${prometheusHadThisHour}`,
-    '  or (',
-    `        (${metric} - ${lookBack}) >= 0`,
-    `      or ${value} and (${metric} - ${lookBack}) < 0`,
-    `      or ${value} unless ${lookBack} unless last_over_time(${metric}[${NEW_SERIES_AFTER}:${gap}] offset ${slot})`,
-    `        and on() (count(up offset ${slot}) > 0)`,
-    `    ) unless ${byTarget} target_info`,
+    `    ((${metric} - ${metric} offset ${slot}) >= 0 or ${metric}) and ${byTarget} ${scrapedASlotAgo}`,
+    `  or (${backAfterAGap} - ${lookBack}) >= 0 and ${seenUnderThisProcess}`,
+    `  or ${backAfterAGap} unless ${seenUnderThisProcess}`,
+    `  or ${metric} and ${byTarget} ${notSeenThisHour} and ${prometheusHadThisHour}`,
+    `  or (${withoutIdentity} - ${lookBack}) >= 0`,
+    `  or ${withoutIdentity} and ${lookBack}`,
+    `  or ${withoutIdentity} unless last_over_time(${metric}[${NEW_SERIES_AFTER}:${gap}] offset ${slot})`,
+    `      and on() (count(up offset ${slot}) > 0)`,
   ].join('\n');
 }
 
