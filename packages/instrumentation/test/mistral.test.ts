@@ -26,6 +26,7 @@ afterAll(() => instrumentation.disable());
  * current one (2.x, ESM-only, loaded through `require` of ESM).
  */
 const MISTRAL_VERSIONS = [
+  { fixture: 'mistral-1-0', major: 1, load: (name: string) => requireSdk('mistral-1-0', name) },
   { fixture: 'mistral-1', major: 1, load: (name: string) => requireSdk('mistral-1', name) },
   { fixture: 'current', major: 2, load: (name: string) => requireCurrent(name) },
 ] as const;
@@ -87,51 +88,65 @@ const sdkSpans = () =>
 describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, major, load }) => {
   const { Mistral } = load('@mistralai/mistralai');
   const client = () => new Mistral({ apiKey: 'mistral-key-never-exported', serverURL: server.url });
+  // 1.0 takes extra request headers only inside fetchOptions; later versions also as `headers`.
+  // Before 1.7 the SDK drops response fields its models do not name, cached prompt tokens among
+  // them; before 1.10 its SSE reader drops the last events when they arrive with the end of the
+  // stream (usage and in-stream errors included: the app sees the same events without Tokenmeter).
+  const keepsUnknownFields = fixture !== 'mistral-1-0';
+  const readsWholeStreams = fixture !== 'mistral-1-0';
+  const steer = (options: Parameters<typeof mock>[0]) =>
+    fixture === 'mistral-1-0' ? { fetchOptions: { headers: mock(options).headers } } : mock(options);
   describe('chat.complete', () => {
-    it('returns the same response with and without Tokenmeter and records exact usage with cached tokens', async () => {
-      const without = await uninstrumented(() =>
-        client().chat.complete(chatBody(), mock({ usage: CACHE_USAGE })),
-      );
-      expect(telemetry.spans()).toHaveLength(0);
-      const response = await client().chat.complete(
-        chatBody({ maxTokens: 256 }),
-        mock({ usage: CACHE_USAGE }),
-      );
-      expect(withoutVolatile(response)).toStrictEqual(withoutVolatile(without));
-      expect(response.usage.promptTokens).toBe(5000);
-      await eventually(() => telemetry.spans().length === 1);
-      const [span] = telemetry.spans();
-      expect(span!.name).toBe(`chat ${MODEL}`);
-      expect(span!.attributes).toMatchObject({
-        'gen_ai.provider.name': 'mistral_ai',
-        'gen_ai.operation.name': 'chat',
-        'gen_ai.request.model': MODEL,
-        'gen_ai.request.max_tokens': 256,
-        'gen_ai.request.stream': false,
-        'gen_ai.response.model': MODEL,
-        'gen_ai.response.id': response.id,
-        'gen_ai.response.finish_reasons': ['stop'],
-        'gen_ai.usage.input_tokens': 5000,
-        'gen_ai.usage.cache_read.input_tokens': 4096,
-        'gen_ai.usage.output_tokens': 300,
-        'server.address': '127.0.0.1',
-        'server.port': server.port,
-      });
-      expect(span!.attributes['tokenmeter.usage.estimated']).toBeUndefined();
-      expect(JSON.stringify(span!.attributes)).not.toContain('mistral-key');
-    });
+    it.skipIf(!keepsUnknownFields)(
+      'returns the same response with and without Tokenmeter and records exact usage with cached tokens',
+      async () => {
+        const without = await uninstrumented(() =>
+          client().chat.complete(chatBody(), steer({ usage: CACHE_USAGE })),
+        );
+        expect(telemetry.spans()).toHaveLength(0);
+        const response = await client().chat.complete(
+          chatBody({ maxTokens: 256 }),
+          steer({ usage: CACHE_USAGE }),
+        );
+        expect(withoutVolatile(response)).toStrictEqual(withoutVolatile(without));
+        expect(response.usage.promptTokens).toBe(5000);
+        await eventually(() => telemetry.spans().length === 1);
+        const [span] = telemetry.spans();
+        expect(span!.name).toBe(`chat ${MODEL}`);
+        expect(span!.attributes).toMatchObject({
+          'gen_ai.provider.name': 'mistral_ai',
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.request.model': MODEL,
+          'gen_ai.request.max_tokens': 256,
+          'gen_ai.request.stream': false,
+          'gen_ai.response.model': MODEL,
+          'gen_ai.response.id': response.id,
+          'gen_ai.response.finish_reasons': ['stop'],
+          'gen_ai.usage.input_tokens': 5000,
+          'gen_ai.usage.cache_read.input_tokens': 4096,
+          'gen_ai.usage.output_tokens': 300,
+          'server.address': '127.0.0.1',
+          'server.port': server.port,
+        });
+        expect(span!.attributes['tokenmeter.usage.estimated']).toBeUndefined();
+        expect(JSON.stringify(span!.attributes)).not.toContain('mistral-key');
+      },
+    );
 
-    it('partitions cached prompt tokens out of input in tokenmeter_tokens_total', async () => {
-      const model = `mistral-partition-test-${fixture}`;
-      await client().chat.complete(chatBody({ model }), mock({ usage: CACHE_USAGE }));
-      const sum = (token_type: string) =>
-        telemetry.counterSum('tokenmeter.tokens', { 'gen_ai.request.model': model, token_type });
-      await eventually(async () => (await sum('cache_read')) === 4096);
-      expect(await sum('input')).toBe(904);
-      expect(await sum('output')).toBe(300);
-      expect(await sum('cache_write')).toBe(0);
-      expect(await sum('reasoning')).toBe(0);
-    });
+    it.skipIf(!keepsUnknownFields)(
+      'partitions cached prompt tokens out of input in tokenmeter_tokens_total',
+      async () => {
+        const model = `mistral-partition-test-${fixture}`;
+        await client().chat.complete(chatBody({ model }), steer({ usage: CACHE_USAGE }));
+        const sum = (token_type: string) =>
+          telemetry.counterSum('tokenmeter.tokens', { 'gen_ai.request.model': model, token_type });
+        await eventually(async () => (await sum('cache_read')) === 4096);
+        expect(await sum('input')).toBe(904);
+        expect(await sum('output')).toBe(300);
+        expect(await sum('cache_write')).toBe(0);
+        expect(await sum('reasoning')).toBe(0);
+      },
+    );
 
     // SDK 1.x (1.15 included) has no `promptCacheKey` request field: it drops the key before sending.
     it.skipIf(major < 2)('reads cache hits the mock derives from a repeated prompt_cache_key', async () => {
@@ -155,7 +170,7 @@ describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, m
     it('prices the call with the catalog, on the span and in tokenmeter_cost_usd_total', async () => {
       const model = 'mistral-large-latest';
       const before = await telemetry.counterSum('tokenmeter.cost.usd', { 'gen_ai.request.model': model });
-      await client().chat.complete(chatBody({ model }), mock({ usage: CACHE_USAGE }));
+      await client().chat.complete(chatBody({ model }), steer({ usage: CACHE_USAGE }));
       await eventually(() => telemetry.spans().length === 1);
       const attributes = telemetry.spans()[0]!.attributes;
       const expected = pricer.price({
@@ -172,12 +187,13 @@ describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, m
       if (!expected.priced) throw new Error(expected.reason);
       expect(attributes['gen_ai.usage.cost.amount']).toBeCloseTo(expected.amountUsd, 15);
       expect(attributes['tokenmeter.pricing.model']).toBe(expected.pricingModel);
+      expect(attributes).toMatchObject({ 'server.address': '127.0.0.1', 'server.port': server.port });
       const after = await telemetry.counterSum('tokenmeter.cost.usd', { 'gen_ai.request.model': model });
       expect(after - before).toBeCloseTo(expected.amountUsd, 12);
     });
 
     it('rethrows API errors unchanged and records the HTTP status as error.type', async () => {
-      const call = () => client().chat.complete(chatBody(), mock({ scenario: 'http-error:429' }));
+      const call = () => client().chat.complete(chatBody(), steer({ scenario: 'http-error:429' }));
       const expected: any = await uninstrumented(() => call().catch((error: unknown) => error));
       const actual: any = await call().catch((error: unknown) => error);
       expect(actual.constructor).toBe(expected.constructor);
@@ -194,7 +210,7 @@ describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, m
       const call = () =>
         countingUnhandledRejections(() =>
           client()
-            .chat.complete(chatBody(), mock({ scenario: 'invalid-json' }))
+            .chat.complete(chatBody(), steer({ scenario: 'invalid-json' }))
             .catch((error: unknown) => error),
         );
       const expected: any = await uninstrumented(call);
@@ -209,17 +225,24 @@ describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, m
 
     it('never reports NaN or negative tokens for malformed usage, and estimates instead', async () => {
       const invalidBefore = instrumentation.recorder.self.counts.invalidUsage;
-      for (const usage of [
+      const usages: object[] = [
         { prompt_tokens: -5, completion_tokens: 10 },
         // What the SDK's schema makes of a missing prompt_tokens (it defaults it to 0).
         { prompt_tokens: 0, completion_tokens: 10 },
-        { prompt_tokens: 12, completion_tokens: 3, prompt_tokens_details: { cached_tokens: 50 } },
-      ]) {
-        await client().chat.complete(chatBody(), mock({ usage }));
+      ];
+      // A cache larger than the prompt (versions that drop cached tokens never show it).
+      if (keepsUnknownFields)
+        usages.push({
+          prompt_tokens: 12,
+          completion_tokens: 3,
+          prompt_tokens_details: { cached_tokens: 50 },
+        });
+      for (const usage of usages) {
+        await client().chat.complete(chatBody(), steer({ usage }));
       }
       // Chat responses must carry usage (the SDK rejects them otherwise); stream chunks may not.
-      await collect(await client().chat.stream(chatBody(), mock({ usage: null })));
-      await eventually(() => telemetry.spans().length === 4);
+      await collect(await client().chat.stream(chatBody(), steer({ usage: null })));
+      await eventually(() => telemetry.spans().length === usages.length + 1);
       for (const span of telemetry.spans()) {
         const input = span.attributes['gen_ai.usage.input_tokens'] as number;
         const output = span.attributes['gen_ai.usage.output_tokens'] as number;
@@ -228,7 +251,7 @@ describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, m
         expect(span.attributes['tokenmeter.usage.estimated']).toBe(true);
       }
       // The negative count and the cache larger than the prompt are counted as invalid usage.
-      expect(instrumentation.recorder.self.counts.invalidUsage - invalidBefore).toBe(2);
+      expect(instrumentation.recorder.self.counts.invalidUsage - invalidBefore).toBe(usages.length - 1);
     });
 
     it('counts an internal error and leaves the call untouched when reading the request fails', async () => {
@@ -257,7 +280,7 @@ describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, m
           tracer.startActiveSpan(`parent-${index}`, async (parent) => {
             const response = await sdk.chat.complete(
               chatBody({ messages: [{ role: 'user', content: `question ${index}` }] }),
-              mock({
+              steer({
                 usage: { prompt_tokens: 100 + index, completion_tokens: 5, total_tokens: 105 + index },
               }),
             );
@@ -278,30 +301,33 @@ describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, m
   });
 
   describe('chat.stream', () => {
-    it('yields exactly the same events and reads usage from the last chunk', async () => {
-      const without = await uninstrumented(async () =>
-        collect(await client().chat.stream(chatBody(), mock({ usage: CACHE_USAGE }))),
-      );
-      const events = await collect(await client().chat.stream(chatBody(), mock({ usage: CACHE_USAGE })));
-      expect(withoutVolatile(events)).toStrictEqual(withoutVolatile(without));
-      expect(events.at(-1).data.usage.promptTokens).toBe(5000);
-      await eventually(() => telemetry.spans().length === 1);
-      const [span] = telemetry.spans();
-      expect(span!.attributes).toMatchObject({
-        'gen_ai.request.stream': true,
-        'gen_ai.response.id': events[0].data.id,
-        'gen_ai.response.finish_reasons': ['stop'],
-        'gen_ai.usage.input_tokens': 5000,
-        'gen_ai.usage.cache_read.input_tokens': 4096,
-        'gen_ai.usage.output_tokens': 300,
-        'tokenmeter.stream.outcome': 'completed',
-      });
-      const firstChunk = (await telemetry.metrics()).get('gen_ai.client.inference.time_to_first_chunk');
-      expect(firstChunk?.dataPoints.length).toBeGreaterThan(0);
-    });
+    it.skipIf(!readsWholeStreams)(
+      'yields exactly the same events and reads usage from the last chunk',
+      async () => {
+        const without = await uninstrumented(async () =>
+          collect(await client().chat.stream(chatBody(), steer({ usage: CACHE_USAGE }))),
+        );
+        const events = await collect(await client().chat.stream(chatBody(), steer({ usage: CACHE_USAGE })));
+        expect(withoutVolatile(events)).toStrictEqual(withoutVolatile(without));
+        expect(events.at(-1).data.usage.promptTokens).toBe(5000);
+        await eventually(() => telemetry.spans().length === 1);
+        const [span] = telemetry.spans();
+        expect(span!.attributes).toMatchObject({
+          'gen_ai.request.stream': true,
+          'gen_ai.response.id': events[0].data.id,
+          'gen_ai.response.finish_reasons': ['stop'],
+          'gen_ai.usage.input_tokens': 5000,
+          'gen_ai.usage.cache_read.input_tokens': 4096,
+          'gen_ai.usage.output_tokens': 300,
+          'tokenmeter.stream.outcome': 'completed',
+        });
+        const firstChunk = (await telemetry.metrics()).get('gen_ai.client.inference.time_to_first_chunk');
+        expect(firstChunk?.dataPoints.length).toBeGreaterThan(0);
+      },
+    );
 
     it('ends the span once, with estimated usage, when the app breaks out early', async () => {
-      const stream = await client().chat.stream(chatBody(), mock({ scenario: 'chunks:30' }));
+      const stream = await client().chat.stream(chatBody(), steer({ scenario: 'chunks:30' }));
       let seen = 0;
       for await (const _event of stream) if (++seen === 4) break;
       await eventually(() => telemetry.spans().length === 1);
@@ -318,8 +344,10 @@ describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, m
     it('ends the span once when the app aborts the request mid-stream', async () => {
       const abort = new AbortController();
       const stream = await client().chat.stream(chatBody(), {
-        ...mock({ scenario: 'chunks:50,chunk-delay:5' }),
-        fetchOptions: { signal: abort.signal },
+        fetchOptions: {
+          headers: mock({ scenario: 'chunks:50,chunk-delay:5' }).headers,
+          signal: abort.signal,
+        },
       });
       const seen: unknown[] = [];
       const error = await (async () => {
@@ -335,21 +363,24 @@ describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, m
       expect(attributes['gen_ai.usage.input_tokens']).toBeGreaterThan(0);
     });
 
-    it('passes an in-stream error through unchanged and ends the span once', async () => {
-      const call = async () =>
-        collect(await client().chat.stream(chatBody(), mock({ scenario: 'stream-error' })));
-      const expected: any = await uninstrumented(() => call().catch((error: unknown) => error));
-      const actual: any = await call().catch((error: unknown) => error);
-      expect(actual.constructor).toBe(expected.constructor);
-      expect(actual.message).toBe(expected.message);
-      await eventually(() => telemetry.spans().length === 1);
-      expect(telemetry.spans()[0]!.attributes['tokenmeter.stream.outcome']).toBe('error');
-      expect(telemetry.spans()[0]!.attributes['error.type']).toBe(expected.constructor.name);
-    });
+    it.skipIf(!readsWholeStreams)(
+      'passes an in-stream error through unchanged and ends the span once',
+      async () => {
+        const call = async () =>
+          collect(await client().chat.stream(chatBody(), steer({ scenario: 'stream-error' })));
+        const expected: any = await uninstrumented(() => call().catch((error: unknown) => error));
+        const actual: any = await call().catch((error: unknown) => error);
+        expect(actual.constructor).toBe(expected.constructor);
+        expect(actual.message).toBe(expected.message);
+        await eventually(() => telemetry.spans().length === 1);
+        expect(telemetry.spans()[0]!.attributes['tokenmeter.stream.outcome']).toBe('error');
+        expect(telemetry.spans()[0]!.attributes['error.type']).toBe(expected.constructor.name);
+      },
+    );
 
     it('passes a dropped connection through and keeps the usage seen so far estimated', async () => {
       const call = async () =>
-        collect(await client().chat.stream(chatBody(), mock({ scenario: 'cut-stream:3' })));
+        collect(await client().chat.stream(chatBody(), steer({ scenario: 'cut-stream:3' })));
       const expected: any = await uninstrumented(() => call().catch((error: unknown) => error));
       const actual: any = await call().catch((error: unknown) => error);
       expect(actual.constructor).toBe(expected.constructor);
@@ -361,14 +392,14 @@ describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, m
   });
 
   describe('fim, embeddings and agents', () => {
-    it('meters fim.complete and fim.stream as text_completion', async () => {
+    it.skipIf(!readsWholeStreams)('meters fim.complete and fim.stream as text_completion', async () => {
       const body = { model: 'codestral-latest', prompt: 'function add(a, b) {', suffix: '}' };
       const response = await client().fim.complete(
         body,
-        mock({ usage: { prompt_tokens: 40, completion_tokens: 8 } }),
+        steer({ usage: { prompt_tokens: 40, completion_tokens: 8 } }),
       );
       const events = await collect(
-        await client().fim.stream(body, mock({ usage: { prompt_tokens: 40, completion_tokens: 8 } })),
+        await client().fim.stream(body, steer({ usage: { prompt_tokens: 40, completion_tokens: 8 } })),
       );
       expect(response.usage.completionTokens).toBe(8);
       expect(events.length).toBeGreaterThan(2);
@@ -417,7 +448,7 @@ describe.each(MISTRAL_VERSIONS)('@mistralai/mistralai ($fixture)', ({ fixture, m
       expect(attributes['tokenmeter.pricing.model']).toBe('mistral/mistral-medium-latest');
     });
 
-    it('meters agents.stream', async () => {
+    it.skipIf(!readsWholeStreams)('meters agents.stream', async () => {
       const events = await collect(
         await client().agents.stream({ agentId: 'ag-1', messages: [{ role: 'user', content: 'hi' }] }),
       );

@@ -44,7 +44,8 @@ export function describeMistralCall(
   options: unknown,
 ): MistralCall {
   const body: Body = request && typeof request === 'object' ? (request as Body) : {};
-  const serverURL = (options as Body | undefined)?.serverURL ?? client?._baseURL;
+  // `_baseURL` since 1.1; 1.0 kept it public as `baseURL`.
+  const serverURL = (options as Body | undefined)?.serverURL ?? client?._baseURL ?? client?.baseURL;
   const server = serverOf(serverURL === undefined || serverURL === null ? undefined : String(serverURL));
   const attributes: Record<string, string | number | boolean | string[]> = {};
   if (typeof body.maxTokens === 'number') attributes[sc.ATTR_GEN_AI_REQUEST_MAX_TOKENS] = body.maxTokens;
