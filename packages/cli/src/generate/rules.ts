@@ -72,7 +72,8 @@ const NEW_SERIES_AFTER = '1h';
  *   then; a series absent then was born in the slot.
  * - Process seen within the hour but not a slot ago (scrape outage, Prometheus restart): a series
  *   seen under this process before (a subquery stepping at 5m, with the process pinned by
- *   `@ end()`) counts its increase over its last value within 5 minutes before the slot, and
+ *   `@ end()`) counts its increase over its last value within 5 minutes before the slot (or its
+ *   whole value if it went down: a process restarted under a fixed service.instance.id), and
  *   nothing after a longer gap (counting from an older value could count spend twice); a series
  *   this process never showed is new.
  * - Process not seen within the hour (just started, or restarted since the last slot): every
@@ -102,7 +103,7 @@ export function slotIncrease(metric: string, resolutionSeconds: number): string 
   const withoutIdentity = `(${metric} unless ${byTarget} target_info)`;
   return [
     `    ((${metric} - ${metric} offset ${slot}) >= 0 or ${metric}) and ${byTarget} ${scrapedASlotAgo}`,
-    `  or (${backAfterAGap} - ${lookBack}) >= 0 and ${seenUnderThisProcess}`,
+    `  or ((${backAfterAGap} - ${lookBack}) >= 0 or ${backAfterAGap} and ${lookBack}) and ${seenUnderThisProcess}`,
     `  or ${backAfterAGap} unless ${seenUnderThisProcess}`,
     `  or ${metric} and ${byTarget} ${notSeenThisHour} and ${prometheusHadThisHour}`,
     `  or (${withoutIdentity} - ${lookBack}) >= 0`,
