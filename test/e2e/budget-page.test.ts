@@ -145,7 +145,10 @@ describe('budget breach pages through real Prometheus and Alertmanager', () => {
       );
     expect(figures, page.annotations.description).not.toBeNull();
     const [percentage, spent] = [Number(figures?.[1]), Number(figures?.[2])];
-    expect(spent).toBeCloseTo(firstSpend, 3);
+    // The spend when the alert fired: over the budget, and at most run 1's total (a run whose calls
+    // straddle a slot boundary pages on the first slot's part).
+    expect(spent).toBeGreaterThanOrEqual(BUDGET_USD);
+    expect(spent).toBeLessThanOrEqual(Number(firstSpend.toFixed(4)) + 0.00005);
     expect(percentage).toBeCloseTo((spent / BUDGET_USD) * 100, -1);
     expect(page.annotations.runbook_url).toMatch(/#llmbudgetexhausted$/);
     expect(page.annotations.dashboard_url).toContain('var-budget=demo-daily');

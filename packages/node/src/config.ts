@@ -99,6 +99,11 @@ export const configSchema = z
         // spend by at most one slot plus one evaluation.
         evaluation_interval: duration('1m').default('1m'),
         resolution: duration('5m').default('5m'),
+        // How far behind the evaluation the slot rules read the counters: a scrape's samples are
+        // stamped when it starts but stored when it ends, so an evaluation running meanwhile would
+        // miss them (and a later slot would count from them). At least the scrape timeout; more for
+        // remote-write ingestion delays.
+        query_offset: duration('10s').default('10s'),
         anomaly: z
           .object({
             factor: z.number().gt(1).default(3),
@@ -125,6 +130,10 @@ export const configSchema = z
             path: ['resolution'],
             message: `a multiple of evaluation_interval (${alerting.evaluation_interval})`,
           });
+        }
+        if (durationSeconds(alerting.query_offset) > 300) {
+          // The look-back of the slot rules is 5 minutes; a longer offset belongs to the ruler.
+          context.addIssue({ code: 'custom', path: ['query_offset'], message: 'at most 5m' });
         }
         if (interval > 300) {
           // A rule's output must be visible to the next evaluation within Prometheus' 5m lookback.

@@ -87,29 +87,34 @@ const NEW_SERIES_AFTER = '1h';
  * Series are filtered to their branch before any arithmetic, so the rarely used branches cost
  * little; `or` needs no `+ 0` (the sum drops the metric name).
  */
-export function slotIncrease(metric: string, resolutionSeconds: number): string {
-  const slot = formatDuration(resolutionSeconds);
+export function slotIncrease(metric: string, resolutionSeconds: number, queryOffsetSeconds = 0): string {
+  // Everything is read `queryOffsetSeconds` behind the evaluation (scrapes still being stored).
+  const ago = (seconds: number) => (seconds > 0 ? ` offset ${formatDuration(seconds)}` : '');
+  const now = ago(queryOffsetSeconds);
+  const slotAgo = ago(resolutionSeconds + queryOffsetSeconds);
+  const m = `${metric}${now}`;
+  const info = `target_info${now}`;
   const gap = formatDuration(RESTART_GAP_SECONDS);
   const byTarget = 'on(job, instance)';
   const process = (selector: string) => `group by (job, instance) (${selector})`;
-  const scrapedASlotAgo = process(`target_info and target_info offset ${slot}`);
-  const seenThisHour = `last_over_time(target_info[${NEW_SERIES_AFTER}] offset ${slot})`;
-  const backAfterAGap = `(${metric} and ${byTarget} ${process(`target_info unless target_info offset ${slot} and ${seenThisHour}`)})`;
-  const notSeenThisHour = process(`target_info unless ${seenThisHour}`);
+  const scrapedASlotAgo = process(`${info} and target_info${slotAgo}`);
+  const seenThisHour = `last_over_time(target_info[${NEW_SERIES_AFTER}]${slotAgo})`;
+  const backAfterAGap = `(${m} and ${byTarget} ${process(`${info} unless target_info${slotAgo} and ${seenThisHour}`)})`;
+  const notSeenThisHour = process(`${info} unless ${seenThisHour}`);
   // `@ end()` pins the current process inside the subquery's steps.
-  const seenUnderThisProcess = `last_over_time((${metric} and ${byTarget} (target_info and target_info @ end()))[${NEW_SERIES_AFTER}:${gap}] offset ${slot})`;
-  const prometheusHadThisHour = `on() (count(last_over_time(up[${NEW_SERIES_AFTER}] offset ${slot})) > 0)`;
-  const lookBack = `last_over_time(${metric}[${gap}] offset ${slot})`;
-  const withoutIdentity = `(${metric} unless ${byTarget} target_info)`;
+  const seenUnderThisProcess = `last_over_time((${metric} and ${byTarget} (target_info and target_info @ end()${now}))[${NEW_SERIES_AFTER}:${gap}]${slotAgo})`;
+  const prometheusHadThisHour = `on() (count(last_over_time(up[${NEW_SERIES_AFTER}]${slotAgo})) > 0)`;
+  const lookBack = `last_over_time(${metric}[${gap}]${slotAgo})`;
+  const withoutIdentity = `(${m} unless ${byTarget} ${info})`;
   return [
-    `    ((${metric} - ${metric} offset ${slot}) >= 0 or ${metric}) and ${byTarget} ${scrapedASlotAgo}`,
+    `    ((${m} - ${metric}${slotAgo}) >= 0 or ${m}) and ${byTarget} ${scrapedASlotAgo}`,
     `  or ((${backAfterAGap} - ${lookBack}) >= 0 or ${backAfterAGap} and ${lookBack}) and ${seenUnderThisProcess}`,
     `  or ${backAfterAGap} unless ${seenUnderThisProcess}`,
-    `  or ${metric} and ${byTarget} ${notSeenThisHour} and ${prometheusHadThisHour}`,
+    `  or ${m} and ${byTarget} ${notSeenThisHour} and ${prometheusHadThisHour}`,
     `  or (${withoutIdentity} - ${lookBack}) >= 0`,
     `  or ${withoutIdentity} and ${lookBack}`,
-    `  or ${withoutIdentity} unless last_over_time(${metric}[${NEW_SERIES_AFTER}:${gap}] offset ${slot})`,
-    `      and on() (count(up offset ${slot}) > 0)`,
+    `  or ${withoutIdentity} unless last_over_time(${metric}[${NEW_SERIES_AFTER}:${gap}]${slotAgo})`,
+    `      and on() (count(up${slotAgo}) > 0)`,
   ].join('\n');
 }
 
@@ -161,20 +166,21 @@ export function aggregationLabels(config: TokenmeterConfig, unit: 'usd' | 'token
 export function buildRuleGroups(config: TokenmeterConfig): RuleGroup[] {
   const interval = config.alerting.evaluation_interval;
   const resolution = durationSeconds(config.alerting.resolution);
+  const queryOffset = durationSeconds(config.alerting.query_offset);
   const recording: RecordingRule[] = [
     // Level 1: spend per slot per raw series (see slotIncrease), then summed away from instance and
     // operation. Everything after reads these few series.
     {
       record: RECORDED.costSlot,
-      expr: `sum by (${aggregationLabels(config, 'usd').join(', ')}) (\n${slotIncrease('tokenmeter_cost_usd_total', resolution)}\n)`,
+      expr: `sum by (${aggregationLabels(config, 'usd').join(', ')}) (\n${slotIncrease('tokenmeter_cost_usd_total', resolution, queryOffset)}\n)`,
     },
     {
       record: RECORDED.tokensSlot,
-      expr: `sum by (${aggregationLabels(config, 'tokens').join(', ')}) (\n${slotIncrease('tokenmeter_tokens_total', resolution)}\n)`,
+      expr: `sum by (${aggregationLabels(config, 'tokens').join(', ')}) (\n${slotIncrease('tokenmeter_tokens_total', resolution, queryOffset)}\n)`,
     },
     {
       record: RECORDED.callsSlot,
-      expr: `sum by (${aggregationLabels(config, 'calls').join(', ')}) (\n${slotIncrease('tokenmeter_calls_total', resolution)}\n)`,
+      expr: `sum by (${aggregationLabels(config, 'calls').join(', ')}) (\n${slotIncrease('tokenmeter_calls_total', resolution, queryOffset)}\n)`,
     },
     { record: RECORDED.totalCostSlot, expr: `sum(${RECORDED.costSlot})` },
     {
