@@ -84,33 +84,34 @@ const NEW_SERIES_AFTER = '1h';
  *   was reset; a series with no earlier value is new unless it was seen within the hour (back from
  *   a scrape outage) and only while Prometheus was running a slot ago.
  * A counter that went down is a reset in every case: its whole current value is spend.
- * Series are filtered to their branch before any arithmetic, so the rarely used branches cost
- * little; `or` needs no `+ 0` (the sum drops the metric name).
+ * Series are filtered to their branch before the arithmetic, but Prometheus still evaluates every
+ * branch's range selectors and subqueries over all series (bench/README.md has each term's cost);
+ * `or` needs no `+ 0` (the sum drops the metric name).
  */
 export function slotIncrease(metric: string, resolutionSeconds: number, queryOffsetSeconds = 0): string {
   // Everything is read `queryOffsetSeconds` behind the evaluation (scrapes still being stored).
   const ago = (seconds: number) => (seconds > 0 ? ` offset ${formatDuration(seconds)}` : '');
   const now = ago(queryOffsetSeconds);
   const slotAgo = ago(resolutionSeconds + queryOffsetSeconds);
-  const m = `${metric}${now}`;
+  const latest = `${metric}${now}`;
   const info = `target_info${now}`;
   const gap = formatDuration(RESTART_GAP_SECONDS);
   const byTarget = 'on(job, instance)';
-  const process = (selector: string) => `group by (job, instance) (${selector})`;
-  const scrapedASlotAgo = process(`${info} and target_info${slotAgo}`);
+  const targetsWhere = (selector: string) => `group by (job, instance) (${selector})`;
+  const scrapedASlotAgo = targetsWhere(`${info} and target_info${slotAgo}`);
   const seenThisHour = `last_over_time(target_info[${NEW_SERIES_AFTER}]${slotAgo})`;
-  const backAfterAGap = `(${m} and ${byTarget} ${process(`${info} unless target_info${slotAgo} and ${seenThisHour}`)})`;
-  const notSeenThisHour = process(`${info} unless ${seenThisHour}`);
+  const backAfterAGap = `(${latest} and ${byTarget} ${targetsWhere(`${info} unless target_info${slotAgo} and ${seenThisHour}`)})`;
+  const notSeenThisHour = targetsWhere(`${info} unless ${seenThisHour}`);
   // `@ end()` pins the current process inside the subquery's steps.
   const seenUnderThisProcess = `last_over_time((${metric} and ${byTarget} (target_info and target_info @ end()${now}))[${NEW_SERIES_AFTER}:${gap}]${slotAgo})`;
   const prometheusHadThisHour = `on() (count(last_over_time(up[${NEW_SERIES_AFTER}]${slotAgo})) > 0)`;
   const lookBack = `last_over_time(${metric}[${gap}]${slotAgo})`;
-  const withoutIdentity = `(${m} unless ${byTarget} ${info})`;
+  const withoutIdentity = `(${latest} unless ${byTarget} ${info})`;
   return [
-    `    ((${m} - ${metric}${slotAgo}) >= 0 or ${m}) and ${byTarget} ${scrapedASlotAgo}`,
+    `    ((${latest} - ${metric}${slotAgo}) >= 0 or ${latest}) and ${byTarget} ${scrapedASlotAgo}`,
     `  or ((${backAfterAGap} - ${lookBack}) >= 0 or ${backAfterAGap} and ${lookBack}) and ${seenUnderThisProcess}`,
     `  or ${backAfterAGap} unless ${seenUnderThisProcess}`,
-    `  or ${m} and ${byTarget} ${notSeenThisHour} and ${prometheusHadThisHour}`,
+    `  or ${latest} and ${byTarget} ${notSeenThisHour} and ${prometheusHadThisHour}`,
     `  or (${withoutIdentity} - ${lookBack}) >= 0`,
     `  or ${withoutIdentity} and ${lookBack}`,
     `  or ${withoutIdentity} unless last_over_time(${metric}[${NEW_SERIES_AFTER}:${gap}]${slotAgo})`,
